@@ -1,0 +1,72 @@
+"""``Group``: a named set of channels that receive the same messages."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from .channel import Channel, sync_or_async
+from .layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, get_channel_layer
+from .names import check_group_name
+
+
+class Group:
+    """A group by name. ``Group("chat-lobby").send({"text": "hi"})``.
+
+    Like :class:`~channels_core.channel.Channel`, every method blocks when called from sync
+    code and returns an awaitable when called from a coroutine. Membership expires after the
+    layer's ``group_expiry``; a send skips (and counts) members whose channel is full.
+    """
+
+    __slots__ = ("_layer", "alias", "name")
+
+    def __init__(
+        self,
+        name: str,
+        alias: str = DEFAULT_CHANNEL_LAYER,
+        channel_layer: BaseChannelLayer | None = None,
+    ) -> None:
+        self.name = check_group_name(name)
+        self.alias = alias
+        self._layer = channel_layer
+
+    @property
+    def channel_layer(self) -> BaseChannelLayer:
+        """The layer this group lives on."""
+        if self._layer is None:
+            self._layer = get_channel_layer(self.alias)
+        return self._layer
+
+    def add(self, channel: Channel | str) -> Awaitable[None] | None:
+        """Add *channel* (a :class:`Channel` or a name) to the group."""
+        return sync_or_async(self.aadd, channel)
+
+    def discard(self, channel: Channel | str) -> Awaitable[None] | None:
+        """Remove *channel* from the group; no error when it is not a member."""
+        return sync_or_async(self.adiscard, channel)
+
+    def send(self, content: dict) -> Awaitable[None] | None:
+        """Send *content* to every member."""
+        return sync_or_async(self.asend, content)
+
+    async def aadd(self, channel: Channel | str) -> None:
+        """:meth:`add`, from async code only."""
+        await self.channel_layer.group_add(self.name, str(channel))
+
+    async def adiscard(self, channel: Channel | str) -> None:
+        """:meth:`discard`, from async code only."""
+        await self.channel_layer.group_discard(self.name, str(channel))
+
+    async def asend(self, content: dict) -> None:
+        """:meth:`send`, from async code only."""
+        await self.channel_layer.group_send(self.name, content)
+
+    def __repr__(self) -> str:
+        return f"<Group {self.name}>"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Group):
+            return self.name == other.name and self.alias == other.alias
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.alias))

@@ -1,0 +1,289 @@
+"""The channel layer contract, and the layers configured in ``CHANNEL_LAYERS``.
+
+A layer carries messages between processes: ordered FIFO channels with expiry and capacity,
+delivering each message to at most one receiver, and groups of channels. Every layer
+distribution subclasses :class:`BaseChannelLayer` and passes the conformance suite in
+:mod:`channels_core.testing.conformance`.
+"""
+
+from __future__ import annotations
+
+import abc
+import fnmatch
+import re
+import threading
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any, ClassVar
+
+from .exceptions import ImproperlyConfigured
+from .names import check_channel_name, new_process_prefix, random_suffix
+
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Statistics of one channel, or of a whole layer.
+
+    ``pending`` counts messages waiting; ``oldest_age`` is the age in seconds of the oldest
+    waiting message (None when nothing waits); ``full_count`` counts sends refused because a
+    channel was at capacity, group sends included.
+    """
+
+    pending: int
+    oldest_age: float | None
+    full_count: int
+
+
+class BaseChannelLayer(abc.ABC):
+    """The contract every channel layer implements.
+
+    Configuration, as keyword arguments (``CHANNEL_LAYERS[alias]["CONFIG"]``):
+
+    ``expiry`` (seconds, default 60)
+        how long a message waits in a channel before it is dropped.
+    ``group_expiry`` (seconds, default 86400)
+        how long a channel stays in a group without being added again.
+    ``capacity`` (default 100)
+        how many messages a channel holds before sends raise
+        :class:`~channels_core.exceptions.ChannelFull`.
+    ``channel_capacity`` (default none)
+        per-channel capacities: ``{pattern: capacity}``, the pattern a glob such as
+        ``"http.response!*"`` or a compiled regular expression; the first match wins.
+    ``max_message_size`` (bytes, default 1 MiB)
+        sends of bigger messages raise :class:`~channels_core.exceptions.MessageTooLarge`.
+
+    A subclass lists the extra keys it accepts in ``config_keys``; any other key is an error.
+    """
+
+    extensions: ClassVar[tuple[str, ...]] = ("groups", "flush", "statistics")
+    config_keys: ClassVar[tuple[str, ...]] = ()
+    base_config_keys: ClassVar[tuple[str, ...]] = (
+        "expiry",
+        "group_expiry",
+        "capacity",
+        "channel_capacity",
+        "max_message_size",
+    )
+
+    def __init__(
+        self,
+        expiry: float = 60,
+        group_expiry: float = 86400,
+        capacity: int = 100,
+        channel_capacity: dict[Any, int] | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        self.expiry = self._positive("expiry", expiry)
+        self.group_expiry = self._positive("group_expiry", group_expiry)
+        self.capacity = int(self._positive("capacity", capacity))
+        self.max_message_size = int(self._positive("max_message_size", max_message_size))
+        self.channel_capacity = self._compile_capacities(channel_capacity or {})
+        self._capacity_cache: dict[str, int] = {}
+        self.alias: str | None = None
+
+    @staticmethod
+    def _positive(key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ImproperlyConfigured(
+                f"Layer option {key!r} is {value!r}; it must be a positive number."
+            )
+        return value
+
+    def _compile_capacities(self, patterns: dict[Any, int]) -> list[tuple[re.Pattern, int]]:
+        if not isinstance(patterns, dict):
+            raise ImproperlyConfigured(
+                f"Layer option 'channel_capacity' is {patterns!r}; it must be a dict such as "
+                "{'http.response!*': 10}."
+            )
+        compiled = []
+        for pattern, capacity in patterns.items():
+            self._positive(f"channel_capacity[{pattern!r}]", capacity)
+            if isinstance(pattern, re.Pattern):
+                regex = pattern
+            elif isinstance(pattern, str):
+                regex = re.compile(fnmatch.translate(pattern))
+            else:
+                raise ImproperlyConfigured(
+                    f"Layer option channel_capacity has the key {pattern!r}; keys are glob "
+                    "strings or compiled regular expressions."
+                )
+            compiled.append((regex, int(capacity)))
+        return compiled
+
+    def capacity_for(self, channel: str) -> int:
+        """The capacity of *channel*: the first matching ``channel_capacity``, or ``capacity``."""
+        try:
+            return self._capacity_cache[channel]
+        except KeyError:
+            pass
+        capacity = self.capacity
+        for regex, pattern_capacity in self.channel_capacity:
+            if regex.match(channel):
+                capacity = pattern_capacity
+                break
+        if len(self._capacity_cache) > 10_000:
+            self._capacity_cache.clear()
+        self._capacity_cache[channel] = capacity
+        return capacity
+
+    # The contract ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def send(self, channel: str, message: dict) -> None:
+        """Put *message* on *channel*.
+
+        Raises :class:`~channels_core.exceptions.ChannelFull` at capacity,
+        :class:`~channels_core.exceptions.InvalidChannelName`,
+        :class:`~channels_core.exceptions.MessageError` for a value msgpack cannot carry and
+        :class:`~channels_core.exceptions.MessageTooLarge` over ``max_message_size``.
+        """
+
+    @abc.abstractmethod
+    async def receive(self, channel: str) -> dict:
+        """Wait for the next message on *channel* and return it (a fresh dict).
+
+        Cancelling a waiting receive loses no message: a message is either returned or left
+        on the channel for the next receiver.
+        """
+
+    @abc.abstractmethod
+    async def receive_prefix(self, prefix: str) -> tuple[str, dict]:
+        """Wait for the next message on any process-specific channel starting with *prefix*.
+
+        *prefix* ends in ``!`` (``specific.XXXX!``). Returns ``(channel, message)``. This is
+        how a protocol server takes the replies for all of its connections with one waiting
+        receive; messages of one channel come in order, as with :meth:`receive`.
+        """
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        """A fresh process-specific channel name owned by this process: ``prefix.XXXX!YYYY``."""
+        return check_channel_name(f"{self.process_prefix(prefix)}{random_suffix()}")
+
+    def process_prefix(self, prefix: str = "specific") -> str:
+        """This layer instance's process prefix for *prefix* (``specific.XXXX!``)."""
+        prefixes = self.__dict__.setdefault("_process_prefixes", {})
+        if prefix not in prefixes:
+            prefixes[prefix] = new_process_prefix(prefix)
+        return prefixes[prefix]
+
+    @abc.abstractmethod
+    async def group_add(self, group: str, channel: str) -> None:
+        """Add *channel* to *group* (again, which renews its membership's expiry)."""
+
+    @abc.abstractmethod
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Remove *channel* from *group*; no error when it is not a member."""
+
+    @abc.abstractmethod
+    async def group_send(self, group: str, message: dict) -> None:
+        """Send *message* to every channel of *group*. A full member is skipped and counted."""
+
+    @abc.abstractmethod
+    async def flush(self) -> None:
+        """Drop every message and every group."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release the layer's resources; waiting receives raise LayerClosed."""
+
+    @abc.abstractmethod
+    async def stats(self, channel: str | None = None) -> LayerStats:
+        """:class:`LayerStats` of *channel*, or of the whole layer when None."""
+
+    async def group_members(self, group: str) -> list[str]:
+        """The channels of *group*, for tools and tests (optional: default empty)."""
+        return []
+
+
+def resolve_backend(backend: str) -> type[BaseChannelLayer]:
+    """The layer class for a ``BACKEND`` value: a registered name or a dotted path."""
+    from .plugins import get_registry
+
+    registry = get_registry()
+    if backend in registry.layers:
+        return registry.layers[backend].obj
+    if "." in backend:
+        module_name, _, class_name = backend.rpartition(".")
+        try:
+            layer_class = getattr(import_module(module_name), class_name)
+        except (ImportError, AttributeError) as error:
+            raise ImproperlyConfigured(
+                f"BACKEND {backend!r} cannot be imported ({error}); use a registered layer "
+                f"name ({', '.join(sorted(registry.layers)) or 'none installed'}) or fix "
+                "the dotted path."
+            ) from error
+        if not (isinstance(layer_class, type) and issubclass(layer_class, BaseChannelLayer)):
+            raise ImproperlyConfigured(
+                f"BACKEND {backend!r} is {layer_class!r}, not a BaseChannelLayer subclass."
+            )
+        return layer_class
+    installed = ", ".join(repr(name) for name in sorted(registry.layers)) or "none"
+    raise ImproperlyConfigured(
+        f"BACKEND {backend!r} is not an installed channel layer; installed layers: "
+        f"{installed}. Install {registry.distribution_for(backend)} or use one of those."
+    )
+
+
+def build_layer(alias: str, testing: bool = False) -> BaseChannelLayer:
+    """Build the layer of ``CHANNEL_LAYERS[alias]`` (with ``TEST_CONFIG`` when *testing*)."""
+    from .settings import get_settings
+
+    layer_settings = get_settings().layer(alias)
+    layer_class = resolve_backend(layer_settings.backend)
+    config = layer_settings.config
+    if testing and layer_settings.test_config is not None:
+        config = layer_settings.test_config
+    accepted = set(layer_class.base_config_keys) | set(layer_class.config_keys)
+    for key in config:
+        if key not in accepted:
+            raise ImproperlyConfigured(
+                f"CHANNEL_LAYERS[{alias!r}]['CONFIG'] has the key {key!r}, which the "
+                f"{layer_settings.backend!r} layer does not take; it takes "
+                f"{', '.join(sorted(accepted))}."
+            )
+    layer = layer_class(**config)
+    layer.alias = alias
+    return layer
+
+
+class ChannelLayerManager:
+    """The layers of this process, one instance per alias, built on first use."""
+
+    def __init__(self) -> None:
+        self._layers: dict[str, BaseChannelLayer] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, alias: str) -> BaseChannelLayer:
+        layer = self._layers.get(alias)
+        if layer is None:
+            with self._lock:
+                layer = self._layers.get(alias)
+                if layer is None:
+                    layer = self._layers[alias] = build_layer(alias)
+        return layer
+
+    def set(self, alias: str, layer: BaseChannelLayer | None) -> BaseChannelLayer | None:
+        """Replace the layer of *alias* (None forgets it); returns the previous one."""
+        with self._lock:
+            previous = self._layers.pop(alias, None)
+            if layer is not None:
+                layer.alias = alias
+                self._layers[alias] = layer
+            return previous
+
+    def reset(self) -> None:
+        """Forget every layer (settings changed)."""
+        with self._lock:
+            self._layers.clear()
+
+
+channel_layers = ChannelLayerManager()
+
+DEFAULT_CHANNEL_LAYER = "default"
+
+
+def get_channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> BaseChannelLayer:
+    """The layer configured as ``CHANNEL_LAYERS[alias]``, built once per process."""
+    return channel_layers[alias]

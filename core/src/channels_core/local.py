@@ -1,0 +1,54 @@
+"""Process-local channels: reply channels this process serves itself.
+
+A protocol server binds each connection's reply channel here. In-process, a send to a bound
+name is a direct call of its handler, never a layer round trip; a send from another thread
+is handed to the handler's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+Handler = Callable[[dict], None]
+
+_handlers: dict[str, tuple[asyncio.AbstractEventLoop | None, Handler]] = {}
+
+
+def bind(name: str, handler: Handler, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Serve sends to *name* in this process by calling ``handler(content)`` on *loop*.
+
+    The handler must not block: it runs on the event loop (or, with no loop, in the sender's
+    thread).
+    """
+    _handlers[name] = (loop, handler)
+
+
+def unbind(name: str) -> None:
+    """Stop serving *name* locally; later sends go to the layer."""
+    _handlers.pop(name, None)
+
+
+def is_bound(name: str) -> bool:
+    """True when *name* is served by this process."""
+    return name in _handlers
+
+
+def deliver(name: str, content: dict) -> bool:
+    """Hand *content* to the local handler of *name*; False when *name* is not bound here."""
+    entry = _handlers.get(name)
+    if entry is None:
+        return False
+    loop, handler = entry
+    if loop is None:
+        handler(content)
+        return True
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        handler(content)
+    else:
+        loop.call_soon_threadsafe(handler, content)
+    return True

@@ -1,0 +1,204 @@
+"""Channels' settings, read from Django's ``CHANNEL_LAYERS`` and ``CHANNELS``.
+
+Every check happens here, at start-up, and fails with one sentence naming the key, the value
+and the fix. Without Django settings (``channels plugins`` run bare) the defaults apply: one
+``"default"`` layer on the in-process ``memory`` backend, every installed protocol enabled,
+in-process mode.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .exceptions import ImproperlyConfigured
+
+MODES = ("inprocess", "worker")
+CHANNELS_KEYS = {
+    "PROTOCOLS": "the protocols to enable, by name (default: every installed one)",
+    "MODE": "'inprocess' (default) or 'worker'",
+    "PLUGINS_BLOCK": "plugin entry-point names never to load",
+    "OPTIONS": "per-protocol options: {protocol: {option: value}}",
+    "SESSION_ENGINE": "the Django session engine for channel sessions (default: SESSION_ENGINE)",
+}
+LAYER_KEYS = {
+    "BACKEND": "a registered layer name such as 'memory', or a dotted path to a layer class",
+    "ROUTING": "the dotted path of the routing list, such as 'my_project.routing.routes'",
+    "CONFIG": "keyword arguments for the layer",
+    "TEST_CONFIG": "keyword arguments for the layer under Channels' test cases",
+}
+DEFAULT_LAYERS = {"default": {"BACKEND": "memory"}}
+
+
+@dataclass(frozen=True)
+class LayerSettings:
+    """One alias of ``CHANNEL_LAYERS``."""
+
+    alias: str
+    backend: str
+    routing: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    test_config: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ChannelsSettings:
+    """The checked contents of ``CHANNEL_LAYERS`` and ``CHANNELS``."""
+
+    layers: dict[str, LayerSettings]
+    protocols: tuple[str, ...] | None = None
+    mode: str = "inprocess"
+    plugins_block: tuple[str, ...] = ()
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    session_engine: str | None = None
+
+    def layer(self, alias: str) -> LayerSettings:
+        """The settings of one layer alias, or a clear error listing the configured ones."""
+        try:
+            return self.layers[alias]
+        except KeyError:
+            raise ImproperlyConfigured(
+                f"CHANNEL_LAYERS has no alias {alias!r}; the configured aliases are "
+                f"{sorted(self.layers)}. Add it to CHANNEL_LAYERS or pick one of those."
+            ) from None
+
+    def protocol_options(self, protocol: str) -> dict[str, Any]:
+        """``CHANNELS["OPTIONS"][protocol]``, or an empty dict."""
+        return dict(self.options.get(protocol, {}))
+
+    @property
+    def required_plugins(self) -> set[str]:
+        """Plugins the settings name explicitly: these must load, or start-up fails."""
+        names = set(self.protocols or ())
+        names.update(layer.backend for layer in self.layers.values() if "." not in layer.backend)
+        return names
+
+
+def _check_str_list(key: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ImproperlyConfigured(
+            f"{key} is {value!r}; it must be a list of names, such as ['http', 'websocket']."
+        )
+    for item in value:
+        if not isinstance(item, str):
+            raise ImproperlyConfigured(f"{key} holds {item!r}, which is not a str name.")
+    return tuple(value)
+
+
+def _parse_layers(raw: object) -> dict[str, LayerSettings]:
+    if not isinstance(raw, dict) or not raw:
+        raise ImproperlyConfigured(
+            f"CHANNEL_LAYERS is {raw!r}; it must be a non-empty dict of aliases, such as "
+            "{'default': {'BACKEND': 'memory'}}."
+        )
+    layers = {}
+    for alias, entry in raw.items():
+        where = f"CHANNEL_LAYERS[{alias!r}]"
+        if not isinstance(entry, dict):
+            raise ImproperlyConfigured(
+                f"{where} is {entry!r}; it must be a dict such as {{'BACKEND': 'memory'}}."
+            )
+        for key in entry:
+            if key not in LAYER_KEYS:
+                raise ImproperlyConfigured(
+                    f"{where} has the unknown key {key!r}; the keys are {sorted(LAYER_KEYS)}."
+                )
+        backend = entry.get("BACKEND")
+        if not isinstance(backend, str) or not backend:
+            raise ImproperlyConfigured(
+                f"{where}['BACKEND'] is {backend!r}; set it to {LAYER_KEYS['BACKEND']}."
+            )
+        routing = entry.get("ROUTING")
+        if routing is not None and not isinstance(routing, (str, list, tuple)):
+            raise ImproperlyConfigured(
+                f"{where}['ROUTING'] is {routing!r}; set it to {LAYER_KEYS['ROUTING']}."
+            )
+        for key in ("CONFIG", "TEST_CONFIG"):
+            value = entry.get(key)
+            if value is not None and not isinstance(value, dict):
+                raise ImproperlyConfigured(
+                    f"{where}[{key!r}] is {value!r}; it must be a dict of keyword arguments."
+                )
+        layers[alias] = LayerSettings(
+            alias=alias,
+            backend=backend,
+            routing=routing,
+            config=dict(entry.get("CONFIG") or {}),
+            test_config=entry.get("TEST_CONFIG"),
+        )
+    return layers
+
+
+def parse_settings(channel_layers: object = None, channels: object = None) -> ChannelsSettings:
+    """Check raw ``CHANNEL_LAYERS`` and ``CHANNELS`` values; raise ImproperlyConfigured."""
+    layers = _parse_layers(DEFAULT_LAYERS if channel_layers is None else channel_layers)
+    channels = {} if channels is None else channels
+    if not isinstance(channels, dict):
+        raise ImproperlyConfigured(
+            f"CHANNELS is {channels!r}; it must be a dict such as {{'PROTOCOLS': ['http']}}."
+        )
+    for key in channels:
+        if key not in CHANNELS_KEYS:
+            raise ImproperlyConfigured(
+                f"CHANNELS has the unknown key {key!r}; the keys are {sorted(CHANNELS_KEYS)}."
+            )
+    protocols = channels.get("PROTOCOLS")
+    if protocols is not None:
+        protocols = _check_str_list("CHANNELS['PROTOCOLS']", protocols)
+    mode = channels.get("MODE", "inprocess")
+    if mode not in MODES:
+        raise ImproperlyConfigured(
+            f"CHANNELS['MODE'] is {mode!r}; set it to 'inprocess' (the protocol server runs "
+            "the consumers) or 'worker' (channels worker processes run them)."
+        )
+    block = _check_str_list("CHANNELS['PLUGINS_BLOCK']", channels.get("PLUGINS_BLOCK", []))
+    options = channels.get("OPTIONS", {})
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise ImproperlyConfigured(
+            f"CHANNELS['OPTIONS'] is {options!r}; it must map protocol names to dicts of "
+            "options, such as {'udp': {'max_datagram_size': 1200}}."
+        )
+    engine = channels.get("SESSION_ENGINE")
+    if engine is not None and not isinstance(engine, str):
+        raise ImproperlyConfigured(
+            f"CHANNELS['SESSION_ENGINE'] is {engine!r}; set it to a session engine module "
+            "path such as 'django.contrib.sessions.backends.cache'."
+        )
+    return ChannelsSettings(
+        layers=layers,
+        protocols=protocols,
+        mode=mode,
+        plugins_block=block,
+        options={name: dict(values) for name, values in options.items()},
+        session_engine=engine,
+    )
+
+
+_settings: ChannelsSettings | None = None
+_lock = threading.Lock()
+
+
+def get_settings() -> ChannelsSettings:
+    """The process's settings, read from Django once (defaults when Django is unconfigured)."""
+    global _settings
+    with _lock:
+        if _settings is None:
+            from django.conf import settings as django_settings
+
+            if django_settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
+                _settings = parse_settings(
+                    getattr(django_settings, "CHANNEL_LAYERS", None),
+                    getattr(django_settings, "CHANNELS", None),
+                )
+            else:
+                _settings = parse_settings()
+        return _settings
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (Django's ``setting_changed`` signal calls this)."""
+    global _settings
+    with _lock:
+        _settings = None

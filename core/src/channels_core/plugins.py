@@ -187,6 +187,27 @@ class Registry:
         self.channels: dict[str, Registered] = {}
         self._collect()
 
+    @classmethod
+    def from_plugins(cls, plugins: dict[str, object]) -> Registry:
+        """A registry of the given plugin objects by name, without entry points.
+
+        For testing a plugin before it is packaged: ``Registry.from_plugins({"mine": module})``.
+        """
+        manager = pluggy.PluginManager("channels")
+        manager.add_hookspecs(hookspecs)
+        infos = {}
+        for name, plugin in plugins.items():
+            manager.register(plugin, name=name)
+            infos[name] = PluginInfo(
+                name=name,
+                distribution=None,
+                version=None,
+                module=getattr(plugin, "__name__", type(plugin).__name__),
+                hooks=sorted(caller.name for caller in manager.get_hookcallers(plugin) or ()),
+            )
+        manager.check_pending()
+        return cls(manager, infos, [])
+
     def _add(self, kind: str, name: str, obj: Any, plugin: str) -> None:
         table: dict[str, Registered] = getattr(self, kind)
         if name in table:

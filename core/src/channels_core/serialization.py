@@ -40,6 +40,10 @@ def _find_unsafe(value: Any, path: str) -> tuple[str, object] | None:
     return path, value
 
 
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
 def check_message(message: object) -> dict:
     """Return *message* if it is a dict of msgpack-safe values; raise :class:`MessageError`."""
     if not isinstance(message, dict):
@@ -50,13 +54,13 @@ def check_message(message: object) -> dict:
     for key in message:
         if not isinstance(key, str):
             raise MessageError(
-                f"Message key {key!r} is a {type(key).__name__}: message keys must be str."
+                f"Message key {key!r} is {_a(type(key).__name__)}: message keys must be str."
             )
     found = _find_unsafe(message, "message")
     if found is not None:
         path, value = found
         raise MessageError(
-            f"{path} is a {type(value).__name__} ({value!r:.60}), which a channel layer cannot "
+            f"{path} is {_a(type(value).__name__)} ({value!r:.60}), which a channel layer cannot "
             "carry: use str, bytes, int, float, bool, None, list or dict."
         )
     return message

@@ -1,0 +1,56 @@
+"""Channel and group name validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from channels_core.exceptions import InvalidChannelName
+from channels_core.names import (
+    check_channel_name,
+    check_group_name,
+    is_process_specific,
+    new_process_prefix,
+    process_prefix,
+)
+
+
+@pytest.mark.parametrize(
+    "name", ["http.request", "websocket.send!a1b2", "a", "x" * 99, "A-b_c.9", "specific.abc!"]
+)
+def test_valid_channel_names_pass(name):
+    assert check_channel_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("", "empty"),
+        ("x" * 100, "100 characters long"),
+        ("chat room", "characters outside"),
+        ("caf\u00e9", "characters outside"),
+        ("a!b!c", "characters outside"),
+        ("!abc", "characters outside"),
+        (b"bytes", "is a bytes"),
+        (None, "is a NoneType"),
+    ],
+)
+def test_invalid_channel_names_raise_a_sentence(name, fragment):
+    with pytest.raises(InvalidChannelName, match=fragment):
+        check_channel_name(name)
+
+
+def test_group_names_reject_the_process_marker():
+    assert check_group_name("chat-lobby") == "chat-lobby"
+    with pytest.raises(InvalidChannelName, match="Group name 'a!b'"):
+        check_group_name("a!b")
+
+
+def test_process_specific_parts():
+    prefix = new_process_prefix("websocket.send")
+    assert prefix.startswith("websocket.send.")
+    assert prefix.endswith("!")
+    name = prefix + "conn1"
+    assert is_process_specific(name)
+    assert process_prefix(name) == prefix
+    assert not is_process_specific("http.request")
+    assert new_process_prefix() != new_process_prefix()

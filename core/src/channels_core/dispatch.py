@@ -1,0 +1,132 @@
+"""The Dispatcher: the one per-message path, shared by the worker and the protocol server.
+
+``await dispatcher.dispatch(channel, content)`` finds the routed consumer and runs it: a sync
+consumer in the dispatcher's thread pool (through ``sync_to_async``, so that
+``Channel(...).send()`` inside it reaches back to the loop), an async one on the loop. A
+consumer that raises is logged and never stops the caller. The path is a router lookup, a
+:class:`~channels_core.message.Message` and one call; signals cost one list check each when
+nobody listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.conf import settings as django_settings
+from django.db import close_old_connections
+
+from .consumers import get_handler
+from .layers import DEFAULT_CHANNEL_LAYER
+from .message import Message
+from .routing import Router, _consumer_name
+from .signals import consumer_finished, consumer_started
+
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def _signalled(consumer: Any, message: Message) -> Iterator[None]:
+    """Send ``consumer_started`` and ``consumer_finished`` around a consumer, if anyone listens."""
+    # ``Signal.receivers`` is a plain list: checking it is the cheapest "does anyone listen".
+    if consumer_started.receivers:
+        consumer_started.send(sender=consumer, channel=message.channel.name, message=message)
+    error = None
+    try:
+        yield
+    except BaseException as caught:
+        error = caught
+        raise
+    finally:
+        if consumer_finished.receivers:
+            consumer_finished.send(
+                sender=consumer, channel=message.channel.name, message=message, error=error
+            )
+
+
+def _run_sync(consumer: Any, handler: Any, message: Message, kwargs: dict, use_db: bool) -> None:
+    """Run a sync consumer in a pool thread, as Django runs a view: stale connections closed."""
+    if use_db:
+        close_old_connections()
+    try:
+        with _signalled(consumer, message):
+            handler(message, **kwargs)
+    finally:
+        if use_db:
+            close_old_connections()
+
+
+class Dispatcher:
+    """Runs the consumer routed for each message.
+
+    :param router: the :class:`~channels_core.routing.Router` to match messages with.
+    :param alias: the layer alias the messages came from (``message.channel`` uses it).
+    :param threads: the size of the thread pool for sync consumers (None: Python's default).
+    """
+
+    def __init__(
+        self, router: Router, alias: str = DEFAULT_CHANNEL_LAYER, threads: int | None = None
+    ) -> None:
+        self.router = router
+        self.alias = alias
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="consumer")
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        # Without Django settings there are no database connections to close.
+        self._use_db = django_settings.configured or bool(os.environ.get("DJANGO_SETTINGS_MODULE"))
+        self._run_sync = sync_to_async(_run_sync, thread_sensitive=False, executor=self.executor)
+
+    async def dispatch(self, channel: str, content: dict, *, reraise: bool = False) -> bool:
+        """Run the consumer routed for *content* on *channel*; False when no route matches.
+
+        A consumer's exception is logged with the channel, the consumer and the message's
+        keys, and not raised (the caller keeps serving) unless *reraise* is true, as the
+        testing helpers ask. Cancellation propagates.
+        """
+        found = self.router.match(channel, content)
+        if found is None:
+            return False
+        consumer, kwargs = found
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            message = Message(content, channel, self.alias)
+            handler = get_handler(consumer, message, kwargs)
+            if iscoroutinefunction(handler):
+                with _signalled(consumer, message):
+                    await handler(message, **kwargs)
+            else:
+                await self._run_sync(consumer, handler, message, kwargs, self._use_db)
+        except Exception:
+            if reraise:
+                raise
+            logger.exception(
+                "Consumer %s raised on channel %r (message keys: %s); still serving.",
+                _consumer_name(consumer),
+                channel,
+                sorted(content),
+            )
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
+        return True
+
+    async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 - the server's interface
+        """Wait up to *timeout* seconds for the running consumers; True when none is left."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Shut the thread pool down without waiting for threads still running a consumer."""
+        self.executor.shutdown(wait=False, cancel_futures=True)

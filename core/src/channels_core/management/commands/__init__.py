@@ -1,0 +1,1 @@
+"""``manage.py runworker`` and the other Channels commands."""

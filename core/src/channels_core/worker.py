@@ -1,0 +1,222 @@
+"""The worker: receives on the channels the routing handles and runs their consumers.
+
+``channels worker`` and ``manage.py runworker`` call :func:`run_worker`. The worker runs one
+receive loop per channel; a loop takes a message only when a consumer slot is free (at most
+``threads`` consumers run at once), so a busy worker leaves messages on the layer for its
+peers. On SIGTERM or SIGINT it stops receiving (a cancelled receive loses no message), lets
+the running consumers finish for up to ``shutdown_timeout`` seconds, calls the
+``channels_shutdown`` hooks, closes the layer and returns 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import os
+import signal
+from collections.abc import Iterable
+
+from .dispatch import Dispatcher
+from .exceptions import ImproperlyConfigured
+from .layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, get_channel_layer
+from .plugins import get_registry
+from .routing import Router
+from .settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+# Consumers mostly wait on the database or the network, so a few threads per core keep the
+# cores busy; the cap bounds the database connections a worker holds (one per thread).
+DEFAULT_THREADS = min(32, 4 * (os.cpu_count() or 1))
+DEFAULT_SHUTDOWN_TIMEOUT = 30.0
+
+
+def select_channels(
+    routed: Iterable[str], only_channels: Iterable[str] = (), exclude_channels: Iterable[str] = ()
+) -> list[str]:
+    """The routed channels matching any *only_channels* glob and no *exclude_channels* glob.
+
+    Raises :class:`ImproperlyConfigured` when nothing is left to listen on.
+    """
+    routed = sorted(routed)
+    only, exclude = list(only_channels), list(exclude_channels)
+    selected = [
+        name
+        for name in routed
+        if (not only or any(fnmatch.fnmatchcase(name, pattern) for pattern in only))
+        and not any(fnmatch.fnmatchcase(name, pattern) for pattern in exclude)
+    ]
+    if not selected:
+        handles = ", ".join(routed) or "no channel"
+        reasons = []
+        if only:
+            reasons.append(f"--only-channels {' '.join(only)} matched none")
+        if exclude:
+            reasons.append(f"--exclude-channels {' '.join(exclude)} excluded the rest")
+        raise ImproperlyConfigured(
+            f"no channels to listen on: the routing handles {handles}; "
+            f"{'; '.join(reasons) or 'add routes to the routing'}."
+        )
+    return selected
+
+
+class Worker:
+    """A worker process's state: its channels, layer, loop and dispatcher.
+
+    Hooks receive it as ``server``: ``kind`` is ``"worker"``; ``settings``, ``layer``,
+    ``loop``, ``dispatcher`` and ``channels`` (the names listened on) are set once it runs.
+    """
+
+    kind = "worker"
+
+    def __init__(
+        self,
+        alias: str = DEFAULT_CHANNEL_LAYER,
+        only_channels: Iterable[str] = (),
+        exclude_channels: Iterable[str] = (),
+        threads: int | None = None,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> None:
+        if threads is not None and (isinstance(threads, bool) or threads < 1):
+            raise ImproperlyConfigured(
+                f"threads is {threads!r}; it must be a positive number of consumer threads."
+            )
+        self.alias = alias
+        self.settings = get_settings()
+        self.router = Router.from_alias(alias)
+        self.channels = select_channels(self.router.channels, only_channels, exclude_channels)
+        self.threads = threads or DEFAULT_THREADS
+        self.shutdown_timeout = shutdown_timeout
+        self.dispatcher = Dispatcher(self.router, alias, threads=self.threads)
+        self.layer: BaseChannelLayer | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._consumers: set[asyncio.Task] = set()
+
+    def stop(self) -> None:
+        """Ask the running worker to shut down gracefully (from the loop's thread)."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def _receive_loop(self, channel: str, slots: asyncio.Semaphore) -> None:
+        layer = self.layer
+        while True:
+            await slots.acquire()
+            try:
+                content = await layer.receive(channel)
+            except BaseException:
+                slots.release()
+                raise
+            task = asyncio.create_task(self.dispatcher.dispatch(channel, content), name=channel)
+            self._consumers.add(task)
+            task.add_done_callback(self._consumers.discard)
+            task.add_done_callback(lambda _task: slots.release())
+
+    async def run(self) -> int:
+        """Serve until :meth:`stop` is called, then shut down gracefully.
+
+        Returns 0, or 1 when a receive loop failed (the layer broke) and stopped the worker.
+        """
+        self.loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self.layer = get_channel_layer(self.alias)
+        registry = get_registry()
+        slots = asyncio.Semaphore(self.threads)
+        receivers = [
+            asyncio.create_task(self._receive_loop(channel, slots), name=f"receive {channel}")
+            for channel in self.channels
+        ]
+        logger.info(
+            "Worker listening on %s (layer %r, %d threads)",
+            ", ".join(self.channels),
+            self.alias,
+            self.threads,
+        )
+        try:
+            registry.hook.channels_startup(server=self)
+            stopping = asyncio.create_task(self._stopping.wait())
+            # A receive loop only ends by failing (the layer broke): stop then too.
+            done, _ = await asyncio.wait([stopping, *receivers], return_when="FIRST_COMPLETED")
+            stopping.cancel()
+        finally:
+            for task in receivers:
+                task.cancel()
+            await asyncio.gather(*receivers, return_exceptions=True)
+        status = 0
+        for task in receivers:
+            if task in done and not task.cancelled() and task.exception() is not None:
+                status = 1
+                logger.error(
+                    "Receiving on %s failed; stopping the worker.",
+                    task.get_name(),
+                    exc_info=task.exception(),
+                )
+        await self._finish_consumers()
+        try:
+            registry.hook.channels_shutdown(server=self)
+        finally:
+            await self.layer.close()
+            self.dispatcher.close()
+        return status
+
+    async def _finish_consumers(self) -> None:
+        running = len(self._consumers)
+        if not running:
+            return
+        logger.info(
+            "Stopping: waiting up to %ss for %d running consumer(s)", self.shutdown_timeout, running
+        )
+        if await self.dispatcher.drain(self.shutdown_timeout):
+            return
+        abandoned = sorted(task.get_name() for task in self._consumers)
+        logger.warning(
+            "Abandoned %d consumer(s) still running after %ss, on channels: %s",
+            len(abandoned),
+            self.shutdown_timeout,
+            ", ".join(abandoned),
+        )
+        for task in list(self._consumers):
+            task.cancel()
+        await asyncio.gather(*self._consumers, return_exceptions=True)
+
+    async def serve(self) -> int:
+        """Run with SIGTERM and SIGINT handlers installed; return the exit status."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
+        for signum in signals:
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        try:
+            return await self.run()
+        finally:
+            for signum in signals:
+                loop.remove_signal_handler(signum)
+
+    def _on_signal(self, signum: int) -> None:
+        logger.info("Received %s: stopping the worker", signal.Signals(signum).name)
+        self.stop()
+
+
+def run_worker(
+    alias: str = DEFAULT_CHANNEL_LAYER,
+    only_channels: Iterable[str] = (),
+    exclude_channels: Iterable[str] = (),
+    threads: int | None = None,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+) -> int:
+    """Run a worker in this thread until SIGTERM/SIGINT; return the exit status.
+
+    0 after a graceful stop, 1 when the layer failed under a receive loop.
+
+    Sets Django up first if it is configured but not yet set up. Configures no logging: the
+    command lines do. Bad settings or options raise
+    :class:`~channels_core.exceptions.ImproperlyConfigured` before anything starts.
+    """
+    import django
+    from django.apps import apps
+    from django.conf import settings as django_settings
+
+    if not apps.ready and (django_settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE")):
+        django.setup()
+    worker = Worker(alias, only_channels, exclude_channels, threads, shutdown_timeout)
+    return asyncio.run(worker.serve())

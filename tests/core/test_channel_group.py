@@ -7,8 +7,7 @@ import threading
 
 import pytest
 
-from channels_core import Channel, Group, Message, get_channel_layer, new_channel
-from channels_core import local
+from channels_core import Channel, Group, Message, get_channel_layer, local, new_channel
 from channels_core.exceptions import InvalidChannelName
 from channels_core.layers import channel_layers
 

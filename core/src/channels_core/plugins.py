@@ -224,8 +224,11 @@ class Registry:
         info = self.plugins.get(plugin)
         return f"{info.distribution} {info.version}" if info and info.distribution else "?"
 
-    def _call_per_plugin(self, hook_name: str, make_register) -> None:
-        """Call a registration hook once per implementing plugin, so each call is attributed."""
+    def call_per_plugin(self, hook_name: str, make_register, argname: str = "register") -> None:
+        """Call a registration hook once per implementing plugin, so each call is attributed.
+
+        ``make_register(plugin_name)`` builds the hook's argument *argname* for that plugin.
+        """
         caller = getattr(self.manager.hook, hook_name)
         for impl in caller.get_hookimpls():
             plugin_name = impl.plugin_name
@@ -235,7 +238,7 @@ class Registry:
                 if name != plugin_name and plugin is not None
             ]
             subset = self.manager.subset_hook_caller(hook_name, remove_plugins=others)
-            subset(register=make_register(plugin_name))
+            subset(**{argname: make_register(plugin_name)})
 
     def _collect(self) -> None:
         def layers(plugin: str):
@@ -286,10 +289,10 @@ class Registry:
 
             return register
 
-        self._call_per_plugin("channels_register_layers", layers)
-        self._call_per_plugin("channels_register_protocols", protocols)
-        self._call_per_plugin("channels_register_consumers", consumers)
-        self._call_per_plugin("channels_register_channels", channels)
+        self.call_per_plugin("channels_register_layers", layers)
+        self.call_per_plugin("channels_register_protocols", protocols)
+        self.call_per_plugin("channels_register_consumers", consumers)
+        self.call_per_plugin("channels_register_channels", channels)
 
     @property
     def hook(self) -> Any:

@@ -1,0 +1,209 @@
+"""Listeners: what a protocol plugin opens in the ``channels serve`` process.
+
+A protocol's ``listeners(server)`` factory returns some of these; the
+:class:`~channels_core.server.ProtocolServer` starts each one when it starts and stops each
+one when it drains:
+
+:class:`StreamListener`
+    a Twisted server endpoint string (``tcp:8000:interface=127.0.0.1``, ``ssl:…``,
+    ``unix:…``, ``fd:…``) and a protocol factory: HTTP, WebSocket, line protocols.
+:class:`DatagramListener`
+    a UDP port and a :class:`twisted.internet.protocol.DatagramProtocol`.
+:class:`SerialListener`
+    a serial device and a protocol (needs ``pyserial``): GSM modems for SMS.
+:class:`ServiceListener`
+    two coroutine functions run on the event loop, for what has no Twisted transport
+    (WebRTC peer connections on aiortc).
+
+``describe()`` names what is actually bound (the real port when the endpoint asked for port
+0), for the start-up log and for tests.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
+
+from .exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IListeningPort
+    from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+
+    from .server import ProtocolServer
+
+
+def _address(port: IListeningPort) -> str:
+    """The bound address of a listening port, as ``host:port`` or a socket path."""
+    host = port.getHost()
+    if hasattr(host, "port"):
+        return f"{host.host}:{host.port}"
+    name = getattr(host, "name", None)
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+async def _wait(server: ProtocolServer, deferred: defer.Deferred) -> Any:
+    """Await a Twisted Deferred on the server's event loop."""
+    return await deferred.asFuture(server.loop)
+
+
+class Listener(abc.ABC):
+    """Something a protocol opens when the server starts and closes when it drains."""
+
+    @abc.abstractmethod
+    async def start(self, server: ProtocolServer) -> None:
+        """Open the listener; raise ImproperlyConfigured when it cannot be opened."""
+
+    @abc.abstractmethod
+    async def stop(self, server: ProtocolServer) -> None:
+        """Stop accepting new connections or packets."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """What is listening, with its real address once started."""
+
+
+class StreamListener(Listener):
+    """A stream server on a Twisted endpoint string, serving connections with *factory*."""
+
+    def __init__(self, endpoint: str, factory: Factory) -> None:
+        self.endpoint = endpoint
+        self.factory = factory
+        self.port: IListeningPort | None = None
+
+    async def start(self, server: ProtocolServer) -> None:
+        """Parse the endpoint and listen on it."""
+        from twisted.internet.endpoints import serverFromString
+
+        try:
+            endpoint = serverFromString(server.reactor, self.endpoint)
+        except (ValueError, TypeError, KeyError) as error:
+            raise ImproperlyConfigured(
+                f"The endpoint {self.endpoint!r} is not a valid Twisted endpoint string "
+                f"({error}); use one such as 'tcp:8000:interface=127.0.0.1' or "
+                "'unix:/run/channels.sock'."
+            ) from error
+        try:
+            self.port = await _wait(server, endpoint.listen(self.factory))
+        except CannotListenError as error:
+            raise ImproperlyConfigured(
+                f"Cannot listen on {self.endpoint!r}: {error.socketError}. Pick another port "
+                "or address, or stop the process that holds it."
+            ) from error
+
+    async def stop(self, server: ProtocolServer) -> None:
+        """Stop listening; connections already open stay open."""
+        if self.port is not None:
+            await _wait(server, defer.maybeDeferred(self.port.stopListening))
+            self.port = None
+
+    def describe(self) -> str:
+        """``endpoint → host:port`` once started."""
+        if self.port is None:
+            return self.endpoint
+        return f"{self.endpoint} → {_address(self.port)}"
+
+
+class DatagramListener(Listener):
+    """A UDP port served by a :class:`~twisted.internet.protocol.DatagramProtocol`."""
+
+    def __init__(self, interface: str, port: int, protocol: DatagramProtocol) -> None:
+        self.interface = interface
+        self.requested_port = port
+        self.protocol = protocol
+        self.port: IListeningPort | None = None
+
+    async def start(self, server: ProtocolServer) -> None:
+        """Bind the UDP port."""
+        try:
+            self.port = server.reactor.listenUDP(
+                self.requested_port, self.protocol, interface=self.interface
+            )
+        except CannotListenError as error:
+            raise ImproperlyConfigured(
+                f"Cannot listen for UDP on {self.interface}:{self.requested_port}: "
+                f"{error.socketError}. Pick another port or address."
+            ) from error
+
+    async def stop(self, server: ProtocolServer) -> None:
+        """Close the UDP port."""
+        if self.port is not None:
+            await _wait(server, defer.maybeDeferred(self.port.stopListening))
+            self.port = None
+
+    def describe(self) -> str:
+        """``udp:port:interface=… → host:port`` once started."""
+        requested = f"udp:{self.requested_port}:interface={self.interface}"
+        if self.port is None:
+            return requested
+        return f"{requested} → {_address(self.port)}"
+
+
+class SerialListener(Listener):
+    """A serial device (a GSM modem) bound to a Twisted protocol; needs ``pyserial``."""
+
+    def __init__(self, device: str, protocol: Protocol, baudrate: int = 115200) -> None:
+        self.device = device
+        self.protocol = protocol
+        self.baudrate = baudrate
+        self.port: Any = None
+
+    async def start(self, server: ProtocolServer) -> None:
+        """Open the device."""
+        try:
+            from twisted.internet.serialport import SerialPort
+        except ImportError as error:
+            raise ImproperlyConfigured(
+                f"Opening the serial device {self.device!r} needs pyserial, which is not "
+                "installed: pip install pyserial."
+            ) from error
+        try:
+            self.port = SerialPort(
+                self.protocol, self.device, server.reactor, baudrate=self.baudrate
+            )
+        except Exception as error:
+            # pyserial raises its own SerialException (an OSError subclass on most versions).
+            raise ImproperlyConfigured(
+                f"Cannot open the serial device {self.device!r} at {self.baudrate} baud: "
+                f"{error}. Check the device path and its permissions."
+            ) from error
+
+    async def stop(self, server: ProtocolServer) -> None:
+        """Close the device."""
+        if self.port is not None:
+            self.port.loseConnection()
+            self.port = None
+
+    def describe(self) -> str:
+        """``serial:device@baudrate``."""
+        return f"serial:{self.device}@{self.baudrate}"
+
+
+class ServiceListener(Listener):
+    """A service run on the event loop: ``await start(server)`` and ``await stop(server)``."""
+
+    def __init__(
+        self,
+        start: Callable[[ProtocolServer], Awaitable[None]],
+        stop: Callable[[ProtocolServer], Awaitable[None]],
+        description: str = "service",
+    ) -> None:
+        self._start = start
+        self._stop = stop
+        self.description = description
+
+    async def start(self, server: ProtocolServer) -> None:
+        """Run the service's start coroutine."""
+        await self._start(server)
+
+    async def stop(self, server: ProtocolServer) -> None:
+        """Run the service's stop coroutine."""
+        await self._stop(server)
+
+    def describe(self) -> str:
+        """The description given at construction."""
+        return self.description

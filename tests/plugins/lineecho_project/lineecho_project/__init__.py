@@ -1,0 +1,1 @@
+"""A tiny Django project that serves the lineecho protocol."""

@@ -59,6 +59,34 @@ ListenerFactory = Callable[["ProtocolServer"], Iterable["Listener"]]
 
 
 @dataclass(frozen=True)
+class UpgradeRequest:
+    """An HTTP request asking to switch protocols, handed by the HTTP listener to the
+    protocol registered for its ``Upgrade`` token.
+
+    ``headers`` are ``[name, value]`` byte pairs, names lower-cased, in arrival order;
+    ``client`` and ``server`` are ``[host, port]``; ``leftover`` holds bytes the client sent
+    after the request head (the first frames of the new protocol).
+    """
+
+    method: str
+    path: str
+    query_string: bytes
+    headers: list[list[bytes]]
+    http_version: str
+    scheme: str
+    root_path: str
+    client: list | None
+    server: list | None
+    leftover: bytes = b""
+
+
+# Called with the running server, the request, and the Twisted transport the HTTP listener
+# hands over; returns the Twisted protocol that owns the connection from then on (the
+# listener calls its makeConnection(transport) and feeds it ``leftover``).
+UpgradeHandler = Callable[["ProtocolServer", UpgradeRequest, Any], Any]
+
+
+@dataclass(frozen=True)
 class ProtocolSpec:
     """A protocol server plugin, as registered by ``channels_register_protocols``.
 
@@ -68,7 +96,9 @@ class ProtocolSpec:
     ``emits`` are the channels its events go to; ``consumes`` the reply channels (prefixes
     ending in ``!``) it answers. ``requires`` names protocols that must be enabled with it
     (WebSocket rides on HTTP's listener). ``upgrade`` is the HTTP ``Upgrade`` token the
-    protocol takes over from the HTTP listener, if any.
+    protocol takes over from the HTTP listener, if any, and ``accept_upgrade`` the
+    :data:`UpgradeHandler` the HTTP listener calls for such a request; a protocol that only
+    rides on another's listener returns no listeners of its own.
     """
 
     name: str
@@ -78,6 +108,7 @@ class ProtocolSpec:
     options: tuple[Option, ...] = ()
     requires: tuple[str, ...] = ()
     upgrade: str | None = None
+    accept_upgrade: UpgradeHandler | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -89,6 +120,12 @@ class ProtocolSpec:
             )
         for channel in (*self.emits, *self.consumes):
             check_channel_name(channel)
+        if (self.upgrade is None) != (self.accept_upgrade is None):
+            raise PluginError(
+                f"Protocol {self.name!r} sets only one of upgrade={self.upgrade!r} and "
+                "accept_upgrade: an Upgrade token needs the handler that takes the connection, "
+                "and the other way round."
+            )
         if not callable(self.listeners):
             raise PluginError(
                 f"Protocol {self.name!r} has listeners={self.listeners!r}, which is not "

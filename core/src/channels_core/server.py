@@ -28,7 +28,7 @@ from .names import check_channel_name, random_suffix
 if TYPE_CHECKING:
     from .listeners import Listener
     from .plugins import Registry
-    from .protocols import ProtocolSpec
+    from .protocols import ProtocolSpec, UpgradeHandler
     from .settings import ChannelsSettings
 
 logger = logging.getLogger(__name__)
@@ -140,6 +140,9 @@ class ProtocolServer:
             from .routing import Router
 
             self.dispatcher = Dispatcher(Router.from_alias(alias), alias)
+        self.upgrades = {
+            spec.upgrade.lower(): spec.accept_upgrade for spec in protocols if spec.upgrade
+        }
         self.listeners: list[Listener] = []
         self.error: BaseException | None = None
         self._stop_requested = asyncio.Event()
@@ -158,6 +161,10 @@ class ProtocolServer:
                 f"The protocol {protocol!r} asked for the option {name!r}, which it does not "
                 f"declare (declared: {known}); add an Option to its ProtocolSpec."
             ) from None
+
+    def upgrade_handler(self, token: str) -> UpgradeHandler | None:
+        """The handler of the enabled protocol that takes HTTP ``Upgrade: token``, or None."""
+        return self.upgrades.get(token.lower())
 
     def new_reply_channel(self, prefix: str) -> str:
         """A fresh process-specific reply channel, ``prefix.XXXX!YYYY``, owned by this server.

@@ -171,3 +171,16 @@ def test_enabled_protocols_default_to_all_and_check_requirements():
         registry.enabled_protocols(["pingws"])
     with pytest.raises(PluginError, match="'udp', which is not installed: pip install channels-ud"):
         registry.enabled_protocols(["udp"])
+
+
+def test_an_upgrade_token_needs_its_handler():
+    with pytest.raises(PluginError, match="sets only one of upgrade='websocket'"):
+        ProtocolSpec(name="ws", listeners=no_listeners, upgrade="websocket")
+
+    def take_over(server, request, transport):
+        return None
+
+    spec = ProtocolSpec(
+        name="ws", listeners=no_listeners, upgrade="websocket", accept_upgrade=take_over
+    )
+    assert spec.accept_upgrade is take_over

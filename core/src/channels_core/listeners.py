@@ -67,7 +67,19 @@ class Listener(abc.ABC):
         """What is listening, with its real address once started."""
 
 
-class StreamListener(Listener):
+class PortListener(Listener):
+    """A listener holding a Twisted listening port; stopping it stops listening."""
+
+    port: Any = None
+
+    async def stop(self, server: ProtocolServer) -> None:
+        """Stop listening; connections already open stay open."""
+        if self.port is not None:
+            await _wait(server, defer.maybeDeferred(self.port.stopListening))
+            self.port = None
+
+
+class StreamListener(PortListener):
     """A stream server on a Twisted endpoint string, serving connections with *factory*."""
 
     def __init__(self, endpoint: str, factory: Factory) -> None:
@@ -95,12 +107,6 @@ class StreamListener(Listener):
                 "or address, or stop the process that holds it."
             ) from error
 
-    async def stop(self, server: ProtocolServer) -> None:
-        """Stop listening; connections already open stay open."""
-        if self.port is not None:
-            await _wait(server, defer.maybeDeferred(self.port.stopListening))
-            self.port = None
-
     def describe(self) -> str:
         """``endpoint → host:port`` once started."""
         if self.port is None:
@@ -108,7 +114,7 @@ class StreamListener(Listener):
         return f"{self.endpoint} → {_address(self.port)}"
 
 
-class DatagramListener(Listener):
+class DatagramListener(PortListener):
     """A UDP port served by a :class:`~twisted.internet.protocol.DatagramProtocol`."""
 
     def __init__(self, interface: str, port: int, protocol: DatagramProtocol) -> None:
@@ -128,12 +134,6 @@ class DatagramListener(Listener):
                 f"Cannot listen for UDP on {self.interface}:{self.requested_port}: "
                 f"{error.socketError}. Pick another port or address."
             ) from error
-
-    async def stop(self, server: ProtocolServer) -> None:
-        """Close the UDP port."""
-        if self.port is not None:
-            await _wait(server, defer.maybeDeferred(self.port.stopListening))
-            self.port = None
 
     def describe(self) -> str:
         """``udp:port:interface=… → host:port`` once started."""

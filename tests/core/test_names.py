@@ -32,6 +32,7 @@ def test_valid_channel_names_pass(name):
         ("!abc", "characters outside"),
         (b"bytes", "is a bytes"),
         (None, "is a NoneType"),
+        (["x"], "is a list"),
     ],
 )
 def test_invalid_channel_names_raise_a_sentence(name, fragment):

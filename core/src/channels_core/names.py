@@ -40,7 +40,7 @@ def _describe(kind: str, name: object) -> str:
 
 def check_channel_name(name: str) -> str:
     """Return *name* if it is a valid channel name; raise :class:`InvalidChannelName`."""
-    if name in _valid_channels:
+    if type(name) is str and name in _valid_channels:
         return name
     if (
         not isinstance(name, str)
@@ -56,7 +56,7 @@ def check_channel_name(name: str) -> str:
 
 def check_group_name(name: str) -> str:
     """Return *name* if it is a valid group name; raise :class:`InvalidChannelName`."""
-    if name in _valid_groups:
+    if type(name) is str and name in _valid_groups:
         return name
     if (
         not isinstance(name, str)

@@ -14,6 +14,7 @@ touch shared state, and a waiter whose loop is not the running one is woken thro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -89,7 +90,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
         with self._lock:
             if self._closed:
                 raise self._closed_error()
-            if not self._put(channel, (channel, time.monotonic() + self.expiry, data)):
+            entry = (channel, time.monotonic() + self.expiry, data)
+            if not self._put(channel, entry, asyncio.get_running_loop()):
                 capacity = self._channels[channel].capacity
                 raise ChannelFull(
                     f"Channel {channel!r} holds {capacity} messages, its capacity: receive "
@@ -155,12 +157,11 @@ class InMemoryChannelLayer(BaseChannelLayer):
         except asyncio.CancelledError:
             with self._lock:
                 if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                    self._give_back(waiter.result())
+                    self._give_back(waiter.result(), waiter.get_loop())
                 else:
-                    try:
+                    # A send may already have taken it off the queue (and skipped it).
+                    with contextlib.suppress(ValueError):
                         waiters.remove(waiter)
-                    except ValueError:
-                        pass  # a send already took it off the queue, and skipped it
             raise
 
     # The lock is held by the callers of every method below.
@@ -182,16 +183,19 @@ class InMemoryChannelLayer(BaseChannelLayer):
         )
         return state
 
-    def _put(self, channel: str, entry: Entry) -> bool:
-        """Hand *entry* to a waiting receiver or queue it; False when the channel is full."""
+    def _put(self, channel: str, entry: Entry, running: asyncio.AbstractEventLoop) -> bool:
+        """Hand *entry* to a waiting receiver or queue it; False when the channel is full.
+
+        *running* is the sender's event loop: a waiter on another loop is woken through it.
+        """
         state = self._channels.get(channel) or self._new_state(channel)
         waiters = state.waiters
         while waiters:
-            if self._hand_off(waiters.popleft(), entry):
+            if self._hand_off(waiters.popleft(), entry, running):
                 return True
         waiters = state.prefix_waiters
         while waiters:
-            if self._hand_off(waiters.popleft(), entry):
+            if self._hand_off(waiters.popleft(), entry, running):
                 return True
         queue = state.queue
         if len(queue) >= state.capacity:
@@ -207,15 +211,13 @@ class InMemoryChannelLayer(BaseChannelLayer):
             state.ready[channel] = None
         return True
 
-    def _hand_off(self, waiter: asyncio.Future, entry: Entry) -> bool:
+    def _hand_off(
+        self, waiter: asyncio.Future, entry: Entry, running: asyncio.AbstractEventLoop
+    ) -> bool:
         """Give *entry* to *waiter*; False when the waiter is gone (cancelled, loop closed)."""
         if waiter.done():
             return False
         loop = waiter.get_loop()
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
         if loop is running:
             waiter.set_result(entry)
             return True
@@ -229,11 +231,11 @@ class InMemoryChannelLayer(BaseChannelLayer):
         """On *waiter*'s own loop: deliver *entry*, or give it back if the waiter left."""
         with self._lock:
             if waiter.done():
-                self._give_back(entry)
+                self._give_back(entry, waiter.get_loop())
             else:
                 waiter.set_result(entry)
 
-    def _give_back(self, entry: Entry) -> None:
+    def _give_back(self, entry: Entry, running: asyncio.AbstractEventLoop) -> None:
         """Return a handed-off *entry* to the front of its channel (or to the next waiter)."""
         channel = entry[0]
         if self._closed:
@@ -241,7 +243,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         state = self._channels.get(channel) or self._new_state(channel)
         for waiters in (state.waiters, state.prefix_waiters):
             while waiters:
-                if self._hand_off(waiters.popleft(), entry):
+                if self._hand_off(waiters.popleft(), entry, running):
                     return
         # It was accepted once, so it goes back even past capacity.
         state.queue.appendleft(entry)
@@ -333,11 +335,12 @@ class InMemoryChannelLayer(BaseChannelLayer):
             expires_at = now + self.expiry
             expired = []
             put = self._put
+            running = asyncio.get_running_loop()
             for channel, member_until in members.items():
                 if member_until <= now:
                     expired.append(channel)
                 else:
-                    put(channel, (channel, expires_at, data))
+                    put(channel, (channel, expires_at, data), running)
             for channel in expired:
                 del members[channel]
             if not members:

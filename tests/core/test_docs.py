@@ -64,9 +64,7 @@ SETTINGS_KEYS = sorted(
 
 @pytest.mark.parametrize("key", SETTINGS_KEYS)
 def test_every_setting_key_is_documented(key):
-    assert f"`{key}`" in (DOCS / "settings.md").read_text(), (
-        f"document `{key}` in docs/settings.md"
-    )
+    assert f"`{key}`" in (DOCS / "settings.md").read_text(), f"document `{key}` in docs/settings.md"
 
 
 def _commands() -> list[str]:

@@ -280,8 +280,9 @@ def _app_reference(value: str) -> tuple[str, str]:
     return module, attr
 
 
-def layer_alias_of(reference: tuple[str, str]) -> str:
-    """The ``CHANNEL_LAYERS`` alias of the layer object *reference* (``(module, attr)``) names."""
+def serve_target(reference: tuple[str, str]) -> tuple[str | None, Any]:
+    """What ``channels serve module:attribute`` names: ``(alias, None)`` for a channel layer
+    built from ``CHANNEL_LAYERS``, ``(None, app)`` for an ASGI application (any callable)."""
     from .layers import BaseChannelLayer
 
     module_name, attr = reference
@@ -294,17 +295,20 @@ def layer_alias_of(reference: tuple[str, str]) -> str:
             "and --pythonpath."
         ) from error
     if not isinstance(obj, BaseChannelLayer):
+        if callable(obj):
+            return None, obj
         raise ImproperlyConfigured(
-            f"channels serve {where}: it is a {type(obj).__name__}, and serving anything but a "
-            "channel layer is not yet supported; name a layer from get_channel_layer(), such "
-            "as my_project.asgi:channel_layer, or leave it out to serve the 'default' layer."
+            f"channels serve {where}: it is a {type(obj).__name__}, neither a channel layer nor "
+            "an ASGI application; name a layer from get_channel_layer(), such as "
+            "my_project.asgi:channel_layer, an ASGI application, such as "
+            "my_project.asgi:application, or leave it out to serve the 'default' layer."
         )
     if obj.alias is None:
         raise ImproperlyConfigured(
             f"channels serve {where}: the layer was not built from CHANNEL_LAYERS; use "
             "get_channel_layer(alias) so the server knows its routing."
         )
-    return obj.alias
+    return obj.alias, None
 
 
 def _option_dest(protocol: str, name: str) -> str:
@@ -431,19 +435,21 @@ def add_kernel_commands(cli: CommandRegistry) -> None:
         from .server import run_server
 
         alias = args.layer
+        asgi_app = None
         if args.app is not None:
-            app_alias = layer_alias_of(args.app)
-            if alias is not None and alias != app_alias:
+            app_alias, asgi_app = serve_target(args.app)
+            if app_alias is not None and alias is not None and alias != app_alias:
                 raise ImproperlyConfigured(
                     f"channels serve was given --layer {alias!r} and an app whose layer is "
                     f"{app_alias!r}; give one of them."
                 )
-            alias = app_alias
+            alias = alias or app_alias
         return run_server(
             protocols=args.protocols,
             options=protocol_overrides(args, registry),
             alias=alias or "default",
             drain_timeout=args.drain_timeout,
+            asgi_app=asgi_app,
         )
 
     server = cli.command(
@@ -455,8 +461,9 @@ def add_kernel_commands(cli: CommandRegistry) -> None:
         "app",
         nargs="?",
         type=_app_reference,
-        help="module:attribute naming a channel layer (my_project.asgi:channel_layer); its "
-        "alias's ROUTING gives the consumers.",
+        help="module:attribute naming a channel layer (my_project.asgi:channel_layer), whose "
+        "alias's ROUTING gives the consumers, or an ASGI application "
+        "(my_project.asgi:application) that serves HTTP instead of the routing.",
     )
     server.add_argument("--layer", default=None, help=layer_help)
     server.add_argument(

@@ -110,6 +110,8 @@ class ProtocolServer:
     ``settings``, ``registry``, ``layer``, ``loop`` and ``reactor`` are what plugins read;
     ``kind`` is ``"server"`` (a worker's is ``"worker"``) for the lifecycle hooks. Without
     *loop* it must be built inside the running event loop. :func:`run_server` builds it.
+    ``asgi_app`` is the ASGI application ``channels serve module:app`` named (or None), which
+    the HTTP protocol serves instead of the routing.
     """
 
     kind = "server"
@@ -124,8 +126,10 @@ class ProtocolServer:
         reactor: Any = None,
         loop: asyncio.AbstractEventLoop | None = None,
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+        asgi_app: Any = None,
     ) -> None:
         self.settings = settings
+        self.asgi_app = asgi_app
         self.registry = registry
         self.protocols = protocols
         self.alias = alias
@@ -135,7 +139,10 @@ class ProtocolServer:
         self.drain_timeout = drain_timeout
         self.layer = get_channel_layer(alias)
         self.dispatcher = None
-        if settings.mode == "inprocess":
+        # An ASGI application served instead of the routing needs no routing to be set.
+        if settings.mode == "inprocess" and (
+            asgi_app is None or settings.layer(alias).routing is not None
+        ):
             from .dispatch import Dispatcher
             from .routing import Router
 
@@ -308,6 +315,7 @@ def run_server(
     alias: str = DEFAULT_CHANNEL_LAYER,
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
     registry: Registry | None = None,
+    asgi_app: Any = None,
 ) -> int:
     """Run the protocol server in this process until SIGTERM or SIGINT; return 0.
 
@@ -317,6 +325,7 @@ def run_server(
     :param alias: the ``CHANNEL_LAYERS`` alias whose layer and routing the server uses.
     :param drain_timeout: how long to let running consumers finish on shut-down, in seconds.
     :param registry: the plugin registry; the process's :func:`get_registry` by default.
+    :param asgi_app: an ASGI application for the HTTP protocol to serve instead of the routing.
 
     Installs the asyncio reactor, so it can run once per process. Raises
     :class:`ImproperlyConfigured` for bad settings, options or endpoints.
@@ -341,6 +350,7 @@ def run_server(
         reactor=reactor,
         loop=loop,
         drain_timeout=drain_timeout,
+        asgi_app=asgi_app,
     )
     # The loop keeps only a weak reference to its tasks; this list keeps the main one alive.
     main_task: list[asyncio.Task] = []

@@ -1,0 +1,362 @@
+"""The thin Twisted adapter: a connection's bytes to :class:`HttpConnection`, its requests to
+consumers (or Django, or an ASGI app), their replies back to the socket.
+
+Per connection: one ``http.response.XXXX!YYYY`` reply channel, bound for the connection's
+life, and one timer (idle keep-alive, request, or response timeout, whichever applies). Per
+request: one ``http.request`` message and, in-process, one task that runs the routed consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from twisted.internet.protocol import Factory, Protocol
+
+from channels_core.listeners import StreamListener
+from channels_core.protocols import UpgradeRequest
+
+from .asgi import django_application, run_asgi
+from .connection import HttpConnection, ProtocolError, Request
+from .upgrade import hand_over, upgrade_token
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("channels_http.access")
+
+HTTP_REQUEST = "http.request"
+HTTP_RESPONSE = "http.response"
+# Past this many complete requests waiting their turn, stop reading from the client.
+MAX_BACKLOG = 32
+
+
+def _address(address: Any) -> list | None:
+    host = getattr(address, "host", None)
+    if host is None:
+        return None
+    return [host, address.port]
+
+
+class HttpFactory(Factory):
+    """Builds an :class:`HttpProtocol` per connection; holds the options they share.
+
+    ``tasks`` are the requests being served in-process, which draining waits for.
+    """
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        option = server.option
+        self.max_header_size = option("http", "max_header_size")
+        self.max_body_size = option("http", "max_body_size")
+        self.keepalive_timeout = option("http", "keepalive_timeout")
+        self.request_timeout = option("http", "request_timeout")
+        self.http_timeout = option("http", "http_timeout")
+        self.proxy_headers = option("http", "proxy_headers")
+        self.root_path = option("http", "root_path")
+        self.access_log = option("http", "access_log")
+        self.dispatcher = server.dispatcher
+        self.asgi_app = getattr(server, "asgi_app", None)
+        self.tasks: set[asyncio.Task] = set()
+
+    def buildProtocol(self, addr: Any) -> HttpProtocol:
+        """A protocol for the new connection."""
+        protocol = HttpProtocol(self)
+        protocol.factory = self
+        return protocol
+
+
+class HttpListener(StreamListener):
+    """A stream listener whose draining waits for the requests being served in-process."""
+
+    factory: HttpFactory
+
+    async def stop(self, server: Any) -> None:
+        """Stop listening, then wait up to the drain timeout for requests in flight."""
+        await super().stop(server)
+        if self.factory.tasks:
+            await asyncio.wait(set(self.factory.tasks), timeout=server.drain_timeout)
+
+
+class HttpProtocol(Protocol):
+    """One HTTP/1.1 connection."""
+
+    def __init__(self, factory: HttpFactory) -> None:
+        self.factory = factory
+        self.server = factory.server
+        self.connection: HttpConnection | None = None
+        self.reply_channel = ""
+        self.client: list | None = None
+        self.local: list | None = None
+        self.request: Request | None = None
+        self.response_started = False
+        self.status = 0
+        self.sent = 0
+        self._timer: Any = None
+        self._timer_kind = ""
+        self._disconnected: asyncio.Future | None = None
+        self._paused = False
+
+    # Connection events -------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        """Bind a reply channel to the connection and wait for a request."""
+        factory = self.factory
+        self.connection = HttpConnection(factory.max_header_size, factory.max_body_size)
+        self.reply_channel = self.server.new_reply_channel(HTTP_RESPONSE)
+        self.server.bind_reply(self.reply_channel, self.reply)
+        self.client = _address(self.transport.getPeer())
+        self.local = _address(self.transport.getHost())
+        self._set_timer("idle", factory.keepalive_timeout)
+
+    def dataReceived(self, data: bytes) -> None:
+        """Parse; start the request timer when a request begins; serve what is complete."""
+        connection = self.connection
+        if connection is None:
+            return
+        output = connection.receive(data)
+        if output:
+            self.transport.write(output)
+        if self._timer_kind == "idle" and connection.receiving:
+            self._set_timer("request", self.factory.request_timeout)
+        if connection.backlog > MAX_BACKLOG and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+        self._next()
+
+    def connectionLost(self, reason: Any = None) -> None:
+        """The client is gone: replies to this connection are dropped from now on."""
+        self._detach()
+        if self._disconnected is not None and not self._disconnected.done():
+            self._disconnected.set_result(None)
+
+    def _detach(self) -> None:
+        if self.connection is None:
+            return
+        self.connection = None
+        self._set_timer("", None)
+        self.server.unbind_reply(self.reply_channel)
+
+    # Timers ------------------------------------------------------------------------------
+
+    def _set_timer(self, kind: str, seconds: float | None) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        self._timer_kind = kind
+        if seconds:
+            self._timer = self.server.reactor.callLater(seconds, self._timed_out)
+
+    def _timed_out(self) -> None:
+        kind, self._timer, self._timer_kind = self._timer_kind, None, ""
+        connection = self.connection
+        if connection is None:
+            return
+        if kind == "idle":
+            self.transport.loseConnection()
+        elif kind == "request":
+            connection.timed_out()
+            self._next()
+        elif kind == "response":
+            logger.warning(
+                "No response to %s %s within %s s; answering 504.",
+                connection.current.method if connection.current else "?",
+                connection.current.target.decode("latin-1") if connection.current else "?",
+                self.factory.http_timeout,
+            )
+            self.abort(ProtocolError(504, "the application did not answer in time"))
+
+    # Requests ----------------------------------------------------------------------------
+
+    def _next(self) -> None:
+        """Serve the next complete request, if none is being answered."""
+        connection = self.connection
+        if connection is None:
+            return
+        event = connection.next_request()
+        if event is None:
+            return
+        if self._paused and connection.backlog <= MAX_BACKLOG // 2:
+            self._paused = False
+            self.transport.resumeProducing()
+        if isinstance(event, ProtocolError):
+            self.abort(event)
+        else:
+            self._serve(event)
+
+    def _serve(self, request: Request) -> None:
+        content = self.request_message(request)
+        if request.upgrade is not None:
+            token = upgrade_token(request.headers)
+            handler = self.server.upgrade_handler(token) if token else None
+            if handler is not None:
+                self._upgrade(handler, request, content)
+                return
+        self.request = request
+        self.response_started = False
+        self.sent = 0
+        self._set_timer("response", self.factory.http_timeout)
+        factory = self.factory
+        if factory.dispatcher is None and factory.asgi_app is None:
+            self.server.emit_nowait(HTTP_REQUEST, content)
+            return
+        task = self.server.loop.create_task(self._run(content, request))
+        factory.tasks.add(task)
+        task.add_done_callback(factory.tasks.discard)
+
+    async def _run(self, content: dict, request: Request) -> None:
+        """In-process: the routed consumer, else Django's views (or the served ASGI app)."""
+        factory = self.factory
+        try:
+            if factory.asgi_app is not None:
+                await run_asgi(factory.asgi_app, content, self.reply, self.disconnected)
+            elif not await factory.dispatcher.dispatch(HTTP_REQUEST, content, reraise=True):
+                await run_asgi(django_application(), content, self.reply, self.disconnected)
+        except Exception:
+            logger.exception(
+                "Serving %s %s raised; answering 500 and still serving.",
+                content["method"],
+                content["path"],
+            )
+            if self.connection is not None and self.connection.current is request:
+                self.abort(ProtocolError(500, "the application raised an error"))
+
+    def _upgrade(self, handler: Any, request: Request, content: dict) -> None:
+        upgrade = UpgradeRequest(
+            method=request.method,
+            path=content["path"],
+            query_string=content["query_string"],
+            headers=request.headers,
+            http_version=request.http_version,
+            scheme=content["scheme"],
+            root_path=content["root_path"],
+            client=content["client"],
+            server=content["server"],
+            leftover=request.upgrade or b"",
+        )
+        self._detach()
+        hand_over(self.server, handler, upgrade, self.transport)
+
+    @property
+    def disconnected(self) -> asyncio.Future:
+        """A future done when the client goes away (for ASGI ``http.disconnect``)."""
+        if self._disconnected is None:
+            self._disconnected = self.server.loop.create_future()
+            if self.connection is None:
+                self._disconnected.set_result(None)
+        return self._disconnected
+
+    def request_message(self, request: Request) -> dict:
+        """The ``http.request`` message of *request*."""
+        raw_path, _, query_string = request.target.partition(b"?")
+        factory = self.factory
+        client = self.client
+        scheme = "http"
+        if factory.proxy_headers:
+            client, scheme = self._forwarded(request, client, scheme)
+        return {
+            "reply_channel": self.reply_channel,
+            "http_version": request.http_version,
+            "method": request.method,
+            "scheme": scheme,
+            "path": unquote_to_bytes(raw_path).decode("utf-8", "replace"),
+            "query_string": query_string,
+            "root_path": factory.root_path,
+            "headers": request.headers,
+            "body": request.body,
+            "body_channel": None,
+            "client": client,
+            "server": self.local,
+        }
+
+    @staticmethod
+    def _forwarded(request: Request, client: list | None, scheme: str) -> tuple:
+        """Client address and scheme from ``X-Forwarded-*`` (only when trusted)."""
+        forwarded_for = request.header(b"x-forwarded-for")
+        if forwarded_for:
+            host = forwarded_for.split(b",")[0].strip().decode("latin-1")
+            port = request.header(b"x-forwarded-port")
+            client = [host, int(port) if port and port.isdigit() else 0]
+        proto = request.header(b"x-forwarded-proto")
+        if proto:
+            scheme = proto.split(b",")[0].strip().decode("latin-1").lower()
+        return client, scheme
+
+    # Responses ---------------------------------------------------------------------------
+
+    def reply(self, content: dict) -> None:
+        """An ``http.response`` reply: the first carries status and headers; ``more_content``
+        keeps the response open for more parts."""
+        connection = self.connection
+        if connection is None or connection.current is None:
+            logger.debug("Dropped a response for %s: no request is waiting.", self.reply_channel)
+            return
+        body = content.get("content", b"")
+        more = content.get("more_content", False)
+        if self.response_started:
+            data = connection.send_body(body, more)
+        else:
+            status = content.get("status")
+            if not isinstance(status, int):
+                logger.error(
+                    "The first http.response reply has status=%r; it must carry an int status "
+                    "such as 200. Answering 500.",
+                    status,
+                )
+                self.abort(ProtocolError(500, "the application sent no status"))
+                return
+            self.response_started = True
+            self.status = status
+            self._set_timer("", None)
+            data = connection.start_response(status, content.get("headers", ()), body, more)
+        self.transport.write(data)
+        self.sent += len(body)
+        if not more:
+            self._finished(connection)
+
+    def _finished(self, connection: HttpConnection) -> None:
+        if self.factory.access_log:
+            self._log_access(connection.keep_alive)
+        if not connection.keep_alive:
+            self.transport.loseConnection()
+            self._detach()
+            return
+        self._set_timer(
+            *(
+                ("request", self.factory.request_timeout)
+                if connection.receiving
+                else ("idle", self.factory.keepalive_timeout)
+            )
+        )
+        self._next()
+
+    def abort(self, error: ProtocolError) -> None:
+        """Answer *error* (or cut a response already started) and close the connection."""
+        connection = self.connection
+        if connection is None:
+            return
+        if not self.response_started:
+            self.status = error.status
+            self.transport.write(connection.error_response(error))
+        if self.factory.access_log:
+            self._log_access(False)
+        self.transport.loseConnection()
+        self._detach()
+
+    def _log_access(self, keep_alive: bool) -> None:
+        client = self.client or ["-", 0]
+        current = self.request
+        request_line = (
+            f"{current.method} {current.target.decode('latin-1')} HTTP/{current.http_version}"
+            if current is not None
+            else "-"
+        )
+        access_logger.info(
+            '%s:%s "%s" %d %d%s',
+            client[0],
+            client[1],
+            request_line,
+            self.status,
+            self.sent,
+            "" if keep_alive else " close",
+        )

@@ -1,0 +1,67 @@
+"""channels-ws: WebSocket for Channels, and the WebsocketConsumer family.
+
+The consumer classes import from here (loaded on first use, so the plugin registry can
+import ``channels_ws.plugin`` without Django settings).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "WebsocketConsumer": ".consumers",
+    "AsyncWebsocketConsumer": ".consumers",
+    "JsonWebsocketConsumer": ".consumers",
+    "AsyncJsonWebsocketConsumer": ".consumers",
+    "WebsocketDemultiplexer": ".consumers",
+    "WebsocketMultiplexer": ".consumers",
+    "http_session": ".auth",
+    "channel_session_user": ".auth",
+    "channel_session_user_from_http": ".auth",
+    "channel_session_user_from_token": ".auth",
+    "enforce_ordering": ".ordering",
+}
+
+__all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
+    "__version__",
+    "WebsocketConsumer",
+    "AsyncWebsocketConsumer",
+    "JsonWebsocketConsumer",
+    "AsyncJsonWebsocketConsumer",
+    "WebsocketDemultiplexer",
+    "WebsocketMultiplexer",
+    "http_session",
+    "channel_session_user",
+    "channel_session_user_from_http",
+    "channel_session_user_from_token",
+    "enforce_ordering",
+]
+
+if TYPE_CHECKING:
+    from .auth import (
+        channel_session_user,
+        channel_session_user_from_http,
+        channel_session_user_from_token,
+        http_session,
+    )
+    from .consumers import (
+        AsyncJsonWebsocketConsumer,
+        AsyncWebsocketConsumer,
+        JsonWebsocketConsumer,
+        WebsocketConsumer,
+        WebsocketDemultiplexer,
+        WebsocketMultiplexer,
+    )
+    from .ordering import enforce_ordering
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'channels_ws' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,327 @@
+"""The WebsocketConsumer family: Channels 1's generic WebSocket consumers.
+
+::
+
+    class Chat(WebsocketConsumer):
+        http_user = True
+
+        def connection_groups(self, room, **kwargs):
+            return [f"chat-{room}"]
+
+        def receive(self, text=None, bytes=None, room=None, **kwargs):
+            self.group_send(f"chat-{room}", text=text)
+
+    channel_routing = [route_class(Chat, path=r"^/chat/(?P<room>\\w+)/$")]
+
+A new instance handles each message (``self.message``, ``self.kwargs``). ``send``, ``close``
+and ``group_send`` block in sync consumers and return awaitables in async ones, like
+:class:`~channels_core.Channel` itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from channels_core.channel import Channel
+from channels_core.consumers import AsyncConsumer, BaseConsumer, get_handler
+from channels_core.group import Group
+from channels_core.message import Message
+
+from .auth import (
+    channel_session_user,
+    channel_session_user_from_http,
+    channel_session_user_from_token,
+)
+from .ordering import enforce_ordering
+
+
+def _content(text: str | None, bytes: bytes | None, close: bool | int) -> dict:
+    content: dict[str, Any] = {}
+    if text is not None:
+        content["text"] = text
+    elif bytes is not None:
+        content["bytes"] = bytes
+    if close:
+        content["close"] = close
+    return content
+
+
+class WebsocketConsumer(BaseConsumer):
+    """Handles ``websocket.connect``, ``.receive`` and ``.disconnect`` of one route.
+
+    - ``http_user = True``: on connect, the user of the Django session cookie is stored in
+      the channel session; every method gets ``message.user`` and ``message.channel_session``.
+    - ``token_auth = True``: on connect, the user of the ``?token=`` query parameter or the
+      ``Authorization: Bearer`` header, found by ``token_authenticator`` (a callable or its
+      dotted path; default the ``CHANNELS_WS_TOKEN_AUTHENTICATOR`` setting), is stored in the
+      channel session; then as ``http_user``.
+    - ``strict_ordering = True``: messages of a connection run in their ``order`` even when
+      several workers take them (see :func:`channels_ws.ordering.enforce_ordering`).
+    - ``groups`` or :meth:`connection_groups`: groups joined on connect and left on
+      disconnect.
+    """
+
+    method_mapping: ClassVar[dict[str, str]] = {
+        "websocket.connect": "raw_connect",
+        "websocket.receive": "raw_receive",
+        "websocket.disconnect": "raw_disconnect",
+    }
+    http_user: ClassVar[bool] = False
+    token_auth: ClassVar[bool] = False
+    token_authenticator: ClassVar[Any] = None
+    strict_ordering: ClassVar[bool] = False
+    groups: ClassVar[list[str] | None] = None
+
+    def get_handler(self, message: Message, **kwargs: Any) -> Callable[..., Any]:
+        """The mapped method, with the session, user and ordering its flags ask for."""
+        handler = super().get_handler(message, **kwargs)
+        if self.http_user or self.token_auth:
+            if message.channel.name != "websocket.connect":
+                handler = channel_session_user(handler)
+            elif self.http_user:
+                handler = channel_session_user_from_http(handler)
+            else:
+                # Read through the class: a function stored there must not become a method.
+                authenticator = type(self).token_authenticator
+                handler = channel_session_user_from_token(authenticator=authenticator)(handler)
+        if self.strict_ordering:
+            handler = enforce_ordering(handler)
+        return handler
+
+    def connection_groups(self, **kwargs: Any) -> list[str]:
+        """The groups this connection joins on connect and leaves on disconnect."""
+        return list(self.groups or ())
+
+    def raw_connect(self, message: Message, **kwargs: Any) -> None:
+        """Join the connection groups, then :meth:`connect`."""
+        for group in self.connection_groups(**kwargs):
+            Group(group).add(message.reply_channel)
+        self.connect(message, **kwargs)
+
+    def connect(self, message: Message, **kwargs: Any) -> None:
+        """Accept the connection; override to check it first (``self.close()`` refuses)."""
+        self.accept()
+
+    def raw_receive(self, message: Message, **kwargs: Any) -> None:
+        """:meth:`receive` with the message's text or bytes."""
+        self.receive(text=message.get("text"), bytes=message.get("bytes"), **kwargs)
+
+    def receive(self, text: str | None = None, bytes: bytes | None = None, **kwargs: Any) -> None:
+        """A message from the client; override it."""
+
+    def raw_disconnect(self, message: Message, **kwargs: Any) -> None:
+        """Leave the connection groups, then :meth:`disconnect`."""
+        for group in self.connection_groups(**kwargs):
+            Group(group).discard(message.reply_channel)
+        self.disconnect(message, **kwargs)
+
+    def disconnect(self, message: Message, **kwargs: Any) -> None:
+        """The connection closed (``message["code"]``); override it."""
+
+    def accept(self, subprotocol: str | None = None) -> Any:
+        """Accept the connection, optionally with one of the client's subprotocols.
+
+        A demultiplexed consumer's accept does nothing: the demultiplexer accepted.
+        """
+        if "multiplexer" in self.kwargs:
+            return None
+        content: dict[str, Any] = {"accept": True}
+        if subprotocol is not None:
+            content["subprotocol"] = subprotocol
+        return self.message.reply_channel.send(content)
+
+    def send(self, text: str | None = None, bytes: bytes | None = None, close: bool | int = False):
+        """Send text or bytes to this connection, and close it after when *close* is set."""
+        return self.message.reply_channel.send(_content(text, bytes, close))
+
+    def close(self, code: bool | int = True) -> Any:
+        """Close the connection (True: 1000), or refuse it while connecting."""
+        return self.message.reply_channel.send({"close": code})
+
+    @classmethod
+    def group_send(
+        cls,
+        name: str,
+        text: str | None = None,
+        bytes: bytes | None = None,
+        close: bool | int = False,
+    ) -> Any:
+        """Send text or bytes to every connection of group *name*."""
+        return Group(name).send(_content(text, bytes, close))
+
+
+class AsyncWebsocketConsumer(WebsocketConsumer, AsyncConsumer):
+    """:class:`WebsocketConsumer` on the event loop: override ``async def`` methods and
+    ``await`` ``send``, ``close``, ``accept`` and ``group_send``."""
+
+    async def raw_connect(self, message: Message, **kwargs: Any) -> None:
+        """Join the connection groups, then :meth:`connect`."""
+        for group in self.connection_groups(**kwargs):
+            await Group(group).aadd(message.reply_channel)
+        await self.connect(message, **kwargs)
+
+    async def connect(self, message: Message, **kwargs: Any) -> None:
+        """Accept the connection; override to check it first."""
+        await self.accept()
+
+    async def raw_receive(self, message: Message, **kwargs: Any) -> None:
+        """:meth:`receive` with the message's text or bytes."""
+        await self.receive(text=message.get("text"), bytes=message.get("bytes"), **kwargs)
+
+    async def receive(
+        self, text: str | None = None, bytes: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """A message from the client; override it."""
+
+    async def raw_disconnect(self, message: Message, **kwargs: Any) -> None:
+        """Leave the connection groups, then :meth:`disconnect`."""
+        for group in self.connection_groups(**kwargs):
+            await Group(group).adiscard(message.reply_channel)
+        await self.disconnect(message, **kwargs)
+
+    async def disconnect(self, message: Message, **kwargs: Any) -> None:
+        """The connection closed; override it."""
+
+
+class JsonMixin:
+    """JSON text frames: ``receive(content)`` gets the decoded JSON, ``send(content)`` encodes.
+
+    Override the ``decode_json``/``encode_json`` classmethods for another encoder.
+    """
+
+    @classmethod
+    def decode_json(cls, text: str) -> Any:
+        """Decode a text frame."""
+        return json.loads(text)
+
+    @classmethod
+    def encode_json(cls, content: Any) -> str:
+        """Encode *content* for a text frame."""
+        return json.dumps(content)
+
+    def _decoded(self, message: Message) -> Any:
+        text = message.get("text")
+        if text is None:
+            raise ValueError(
+                f"{type(self).__qualname__} got a binary frame on {message.get('path')!r}; "
+                "JSON consumers take text frames only (use WebsocketConsumer for bytes)."
+            )
+        return self.decode_json(text)
+
+    def send(self, content: Any, close: bool | int = False) -> Any:
+        """Send *content* as JSON (through the multiplexer when demultiplexed)."""
+        multiplexer = self.kwargs.get("multiplexer")
+        if multiplexer is not None:
+            return multiplexer.send(content)
+        return self.message.reply_channel.send(_content(self.encode_json(content), None, close))
+
+    @classmethod
+    def group_send(cls, name: str, content: Any, close: bool | int = False) -> Any:
+        """Send *content* as JSON to every connection of group *name*."""
+        return Group(name).send(_content(cls.encode_json(content), None, close))
+
+
+class JsonWebsocketConsumer(JsonMixin, WebsocketConsumer):
+    """A :class:`WebsocketConsumer` speaking JSON: ``receive(content, **kwargs)``."""
+
+    def raw_receive(self, message: Message, **kwargs: Any) -> None:
+        """:meth:`receive` with the decoded JSON of a text frame."""
+        self.receive(self._decoded(message), **kwargs)
+
+    def receive(self, content: Any, **kwargs: Any) -> None:
+        """Decoded JSON from the client; override it."""
+
+
+class AsyncJsonWebsocketConsumer(JsonMixin, AsyncWebsocketConsumer):
+    """:class:`JsonWebsocketConsumer` on the event loop."""
+
+    async def raw_receive(self, message: Message, **kwargs: Any) -> None:
+        """:meth:`receive` with the decoded JSON of a text frame."""
+        await self.receive(self._decoded(message), **kwargs)
+
+    async def receive(self, content: Any, **kwargs: Any) -> None:
+        """Decoded JSON from the client; override it."""
+
+
+class WebsocketMultiplexer:
+    """One stream of a demultiplexed connection: what ``kwargs["multiplexer"]`` is."""
+
+    __slots__ = ("encode_json", "reply_channel", "stream")
+
+    def __init__(self, stream: str, reply_channel: Channel, encode_json: Callable) -> None:
+        self.stream = stream
+        self.reply_channel = reply_channel
+        self.encode_json = encode_json
+
+    def send(self, payload: Any) -> Any:
+        """Send *payload* on this stream: ``{"stream": ..., "payload": payload}``."""
+        return self.reply_channel.send(
+            {"text": self.encode_json(self.envelope(self.stream, payload))}
+        )
+
+    @staticmethod
+    def envelope(stream: str, payload: Any) -> dict:
+        """The frame of *payload* on *stream*."""
+        return {"stream": stream, "payload": payload}
+
+    @classmethod
+    def group_send(cls, name: str, stream: str, payload: Any) -> Any:
+        """Send *payload* on *stream* to every connection of group *name*."""
+        return Group(name).send({"text": json.dumps(cls.envelope(stream, payload))})
+
+
+class WebsocketDemultiplexer(JsonWebsocketConsumer):
+    """Several consumers on one connection: frames are ``{"stream": name, "payload": {...}}``.
+
+    ``consumers = {"echo": EchoConsumer}`` maps streams to consumer classes (sync, usually
+    :class:`JsonWebsocketConsumer`). Each gets ``connect`` and ``disconnect``, and the
+    ``receive`` of its stream with the payload, with a ``multiplexer`` keyword argument whose
+    ``send(payload)`` answers on the same stream and whose ``stream`` names it.
+    """
+
+    consumers: ClassVar[dict[str, type]] = {}
+
+    def _dispatch(self, stream: str, message: Message, **kwargs: Any) -> None:
+        multiplexer = WebsocketMultiplexer(stream, message.reply_channel, self.encode_json)
+        kwargs["multiplexer"] = multiplexer
+        get_handler(self.consumers[stream], message, kwargs)(message, **kwargs)
+
+    def connect(self, message: Message, **kwargs: Any) -> None:
+        """Accept, and give every stream's consumer its connect."""
+        self.accept()
+        for stream in self.consumers:
+            self._dispatch(stream, message, **kwargs)
+
+    def receive(self, content: Any, **kwargs: Any) -> None:
+        """Hand the payload to the consumer of its stream."""
+        if not isinstance(content, dict) or not isinstance(content.get("payload"), dict):
+            raise ValueError(
+                f"{type(self).__qualname__} got {content!r:.80}; frames must be JSON objects "
+                '{"stream": name, "payload": {...}}.'
+            )
+        stream = content.get("stream")
+        if stream not in self.consumers:
+            raise ValueError(
+                f"{type(self).__qualname__} got a frame for the stream {stream!r}, which it "
+                f"does not have (streams: {sorted(self.consumers)})."
+            )
+        message = self.message.copy()
+        message.content["text"] = self.encode_json(content["payload"])
+        self._dispatch(stream, message, **kwargs)
+
+    def disconnect(self, message: Message, **kwargs: Any) -> None:
+        """Give every stream's consumer its disconnect."""
+        for stream in self.consumers:
+            self._dispatch(stream, message, **kwargs)
+
+
+__all__ = [
+    "AsyncJsonWebsocketConsumer",
+    "AsyncWebsocketConsumer",
+    "JsonWebsocketConsumer",
+    "WebsocketConsumer",
+    "WebsocketDemultiplexer",
+    "WebsocketMultiplexer",
+]

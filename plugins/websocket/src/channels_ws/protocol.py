@@ -1,0 +1,346 @@
+"""The thin Twisted adapter: a connection the HTTP listener handed over, bound to the codec.
+
+The life of a connection: the HTTP listener calls :func:`accept_upgrade`, which returns a
+:class:`WebSocketProtocol`; the listener hands it the transport. The protocol checks the
+handshake (a bad one gets its HTTP error), binds a reply channel and emits
+``websocket.connect`` (order 0). The consumer's ``{"accept": True}`` (or a first ``text`` or
+``bytes``) sends the 101 response; ``{"accept": False}`` or ``{"close": True}`` refuses with
+403, and so does silence for ``connect_timeout`` seconds. An in-process server with no route
+for ``websocket.connect`` accepts, as Channels 1 did.
+
+Each message then becomes ``websocket.receive`` and the end ``websocket.disconnect``. In
+process, one connection's events run their consumers one after the other, in order; a
+consumer that raises closes its connection with 1011 (or answers the handshake with 500 while
+connecting).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from http import HTTPStatus
+from typing import Any
+
+from twisted.internet.protocol import Protocol
+
+from channels_core.protocols import UpgradeRequest
+
+from .frames import (
+    ABNORMAL_CLOSURE,
+    BINARY,
+    CLOSE,
+    GOING_AWAY,
+    INTERNAL_ERROR,
+    NORMAL_CLOSURE,
+    PING,
+    TEXT,
+    FrameCodec,
+    ProtocolError,
+)
+from .handshake import Handshake, HandshakeError, check_request, reject
+from .hub import Hub, hub_for
+
+logger = logging.getLogger(__name__)
+
+CONNECT = "websocket.connect"
+RECEIVE = "websocket.receive"
+DISCONNECT = "websocket.disconnect"
+REPLY_PREFIX = "websocket.send"
+# How long to wait for the client's answer to our close frame before dropping the socket.
+CLOSE_TIMEOUT = 5.0
+
+CONNECTING, OPEN, CLOSING, CLOSED = range(4)
+
+
+def accept_upgrade(server: Any, request: UpgradeRequest, transport: Any) -> WebSocketProtocol:
+    """The :data:`~channels_core.protocols.UpgradeHandler` of the ``websocket`` protocol."""
+    return WebSocketProtocol(hub_for(server), request)
+
+
+class WebSocketProtocol(Protocol):
+    """One WebSocket connection; see the module docstring."""
+
+    def __init__(self, hub: Hub, request: UpgradeRequest) -> None:
+        self.hub = hub
+        self.request: UpgradeRequest | None = request
+        self.path = request.path
+        self.state = CONNECTING
+        self.handshake: Handshake | None = None
+        self.codec: FrameCodec | None = None
+        self.reply_channel = ""
+        self.order = 0
+        self.close_code = ABNORMAL_CLOSURE
+        self.alive = True
+        self.idle_since = 0.0
+        self.opened_at = 0.0
+        self._queue: deque | None = None
+        self._timer: Any = None
+        self._early = b""
+
+    # From the transport -----------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        """Check the handshake, bind the reply channel, emit ``websocket.connect``."""
+        request = self.request
+        hub = self.hub
+        try:
+            self.handshake = check_request(request.method, request.headers, hub.allowed_hosts)
+        except HandshakeError as error:
+            logger.info("Refused a WebSocket handshake for %s: %s.", request.path, error.reason)
+            self.state = CLOSED
+            self._refuse(error.status, error.reason)
+            return
+        self.reply_channel = hub.server.new_reply_channel(REPLY_PREFIX)
+        hub.server.bind_reply(self.reply_channel, self.reply)
+        hub.connections.add(self)
+        content = {
+            "reply_channel": self.reply_channel,
+            "path": request.path,
+            "query_string": request.query_string,
+            "headers": request.headers,
+            "order": 0,
+            "client": request.client,
+            "server": request.server,
+        }
+        if self.handshake.subprotocols:
+            content["subprotocols"] = list(self.handshake.subprotocols)
+        self._timer = hub.loop.call_later(hub.connect_timeout, self._connect_timed_out)
+        self._emit(CONNECT, content)
+
+    def dataReceived(self, data: bytes) -> None:
+        """Parse frames; emit messages, answer pings and closes; close on a bad frame."""
+        if self.state != OPEN:
+            if self.state == CONNECTING:
+                # A client must wait for the 101; keep (boundedly) what came early.
+                self._early += data
+                if len(self._early) > self.hub.max_frame_size:
+                    self._abort("sent more than a frame before the handshake completed")
+            elif self.state == CLOSING:
+                self._closing_data(data)
+            return
+        self.alive = True
+        try:
+            events = self.codec.receive(data)
+        except ProtocolError as error:
+            logger.info("Closing a WebSocket on %s with %d: %s.", self.path, error.code, error)
+            self.close(error.code)
+            return
+        for event in events:
+            kind = event[0]
+            if kind == TEXT:
+                self.order += 1
+                self._emit(
+                    RECEIVE,
+                    {
+                        "reply_channel": self.reply_channel,
+                        "path": self.path,
+                        "order": self.order,
+                        "text": event[1],
+                    },
+                )
+            elif kind == BINARY:
+                self.order += 1
+                self._emit(
+                    RECEIVE,
+                    {
+                        "reply_channel": self.reply_channel,
+                        "path": self.path,
+                        "order": self.order,
+                        "bytes": event[1],
+                    },
+                )
+            elif kind == PING:
+                self.transport.write(self.codec.pong(event[1]))
+            elif kind == CLOSE:
+                self.close_code = event[1]
+                self.transport.write(self.codec.close(event[1]))
+                self.state = CLOSING
+                self.transport.loseConnection()
+                return
+
+    def _closing_data(self, data: bytes) -> None:
+        """After our close frame: wait for the client's, then hang up."""
+        try:
+            events = self.codec.receive(data)
+        except ProtocolError:
+            events = [(CLOSE, ABNORMAL_CLOSURE)]
+        for event in events:
+            if event[0] == CLOSE:
+                self.transport.loseConnection()
+                return
+
+    def connectionLost(self, reason: Any = None) -> None:
+        """Unbind the reply channel; emit ``websocket.disconnect`` if connect was emitted."""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        emitted = bool(self.reply_channel)
+        self.state = CLOSED
+        self.hub.connections.discard(self)
+        if emitted:
+            self.hub.server.unbind_reply(self.reply_channel)
+            self.order += 1
+            self._emit(
+                DISCONNECT,
+                {
+                    "reply_channel": self.reply_channel,
+                    "path": self.path,
+                    "order": self.order,
+                    "code": self.close_code,
+                },
+            )
+
+    # From the consumer ------------------------------------------------------------------
+
+    def reply(self, content: dict) -> None:
+        """A message on the reply channel: accept, refuse, send text/bytes, close.
+
+        A bad message is logged, never raised: it may come through the layer, where raising
+        would stop the server's reply receiver.
+        """
+        try:
+            self._reply(content)
+        except (TypeError, ValueError) as error:
+            logger.error("A WebSocket reply to %s was refused: %s", self.reply_channel, error)
+
+    def _reply(self, content: dict) -> None:
+        state = self.state
+        if state == CONNECTING:
+            accept = content.get("accept")
+            if accept is False or (accept is None and content.get("close")):
+                self._refuse(HTTPStatus.FORBIDDEN, "the consumer refused the connection")
+                return
+            if accept or "text" in content or "bytes" in content:
+                self._accept(content.get("subprotocol"))
+                state = OPEN
+            else:
+                raise ValueError(
+                    f"the connection is not accepted yet and {sorted(content)} neither accepts "
+                    "nor refuses it; send {'accept': True} or {'accept': False} first"
+                )
+        if state != OPEN:
+            return
+        text = content.get("text")
+        if text is not None:
+            if not isinstance(text, str):
+                raise TypeError(f"'text' must be a str, not {type(text).__name__}: {text!r:.60}")
+            self.transport.write(self.codec.text(text))
+        data = content.get("bytes")
+        if data is not None:
+            if not isinstance(data, bytes):
+                raise TypeError(f"'bytes' must be bytes, not {type(data).__name__}: {data!r:.60}")
+            self.transport.write(self.codec.binary(data))
+        close = content.get("close")
+        if close:
+            self.close(NORMAL_CLOSURE if close is True else close)
+
+    def _accept(self, subprotocol: str | None) -> None:
+        hub = self.hub
+        response, deflate = self.handshake.accept(subprotocol, hub.compression)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.transport.write(response)
+        self.codec = FrameCodec(hub.max_message_size, hub.max_frame_size, deflate)
+        self.state = OPEN
+        self.request = self.handshake = None
+        self.opened_at = self.idle_since = hub.loop.time()
+        hub.opened(self)
+        early, self._early = self._early, b""
+        if early:
+            self.dataReceived(early)
+
+    def _refuse(self, status: int, reason: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.state = CLOSING
+        self.transport.write(reject(status, reason))
+        self.transport.loseConnection()
+
+    def close(self, code: int = NORMAL_CLOSURE) -> None:
+        """Send a close frame with *code* and hang up once the client answers (or after a
+        few seconds)."""
+        if self.state != OPEN:
+            return
+        frame = self.codec.close(code)
+        self.state = CLOSING
+        self.close_code = code
+        self.transport.write(frame)
+        self._timer = self.hub.loop.call_later(CLOSE_TIMEOUT, self.transport.abortConnection)
+
+    def _abort(self, why: str) -> None:
+        logger.info("Dropping a WebSocket on %s: the client %s.", self.path, why)
+        self.state = CLOSING
+        self.transport.abortConnection()
+
+    # From the hub -----------------------------------------------------------------------
+
+    def _connect_timed_out(self) -> None:
+        self._timer = None
+        if self.state == CONNECTING:
+            logger.info(
+                "No consumer answered websocket.connect for %s within %s s; refusing it.",
+                self.path,
+                self.hub.connect_timeout,
+            )
+            self._refuse(HTTPStatus.FORBIDDEN, "no consumer accepted the connection in time")
+
+    def keepalive(self, now: float) -> None:
+        """The hub's sweep: ping, drop a silent client, close one past its lifetime."""
+        if self.state != OPEN:
+            return
+        hub = self.hub
+        if hub.timeout and now - self.opened_at >= hub.timeout:
+            self.close(NORMAL_CLOSURE)
+            return
+        if self.alive:
+            self.alive = False
+            self.idle_since = now
+        elif now - self.idle_since >= hub.ping_timeout:
+            self._abort(f"answered no ping for {now - self.idle_since:.0f} s")
+            return
+        self.transport.write(self.codec.ping())
+
+    def going_away(self) -> None:
+        """The server shuts down: close with 1001, or refuse a connection still opening."""
+        if self.state == CONNECTING:
+            self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "the server is shutting down")
+        elif self.state == OPEN:
+            self.close_code = GOING_AWAY
+            self.transport.write(self.codec.close(GOING_AWAY))
+            self.state = CLOSING
+            self.transport.loseConnection()
+
+    # Emitting, one event at a time per connection ---------------------------------------
+
+    def _emit(self, channel: str, content: dict) -> None:
+        queue = self._queue
+        if queue is None:
+            self._queue = deque(((channel, content),))
+            self.hub.spawn(self._run_queue())
+        else:
+            queue.append((channel, content))
+
+    async def _run_queue(self) -> None:
+        queue = self._queue
+        while queue:
+            channel, content = queue[0]
+            try:
+                routed = await self.hub.emit(channel, content)
+            except Exception:
+                logger.exception(
+                    "The consumer of %s for %s raised; closing the connection.", channel, self.path
+                )
+                self._consumer_failed()
+            else:
+                if not routed and channel == CONNECT and self.state == CONNECTING:
+                    self._reply({"accept": True})
+            queue.popleft()
+        self._queue = None
+
+    def _consumer_failed(self) -> None:
+        if self.state == CONNECTING:
+            self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, "the consumer failed")
+        else:
+            self.close(INTERNAL_ERROR)

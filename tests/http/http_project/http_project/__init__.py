@@ -1,0 +1,1 @@
+"""A Django project served by channels-http in the tests."""

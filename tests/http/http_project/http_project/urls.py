@@ -1,0 +1,12 @@
+"""Django URLs: what the routing does not take is served here."""
+
+from django.http import HttpResponse
+from django.urls import path
+
+
+def django_hello(request):
+    """A plain Django view."""
+    return HttpResponse(f"django says hi to {request.path}", content_type="text/plain")
+
+
+urlpatterns = [path("django/", django_hello)]

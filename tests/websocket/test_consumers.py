@@ -1,0 +1,205 @@
+"""The WebsocketConsumer family, run in-process by the kernel's test helpers on the memory layer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.sessions.backends.cache import SessionStore
+from django.test import override_settings
+
+from channels_core import Group, Message, route, route_class
+from channels_core.exceptions import ImproperlyConfigured
+from channels_core.testing import Client, SimpleChannelTestCase
+from channels_ws import (
+    AsyncWebsocketConsumer,
+    JsonWebsocketConsumer,
+    WebsocketConsumer,
+    WebsocketDemultiplexer,
+    WebsocketMultiplexer,
+    http_session,
+)
+from channels_ws.auth import resolve_authenticator, token_from_message
+from channels_ws.ordering import wait_channel
+
+seen: list = []
+
+
+class Room(WebsocketConsumer):
+    def connection_groups(self, room, **kwargs):
+        return [f"room-{room}"]
+
+    def receive(self, text=None, bytes=None, room=None, **kwargs):
+        self.send(text=f"{room}:{text}" if text is not None else None, bytes=bytes)
+
+    def disconnect(self, message, **kwargs):
+        seen.append(("disconnect", message["code"]))
+
+
+class AsyncRoom(AsyncWebsocketConsumer):
+    groups = ["async-room"]
+
+    async def receive(self, text=None, bytes=None, **kwargs):
+        await self.send(text=text.upper(), close=4000)
+
+
+class Compact(JsonWebsocketConsumer):
+    @classmethod
+    def encode_json(cls, content):
+        return json.dumps(content, separators=(",", ":"), sort_keys=True)
+
+    def receive(self, content, **kwargs):
+        self.send({"got": content, "b": 1})
+
+
+class Stream(JsonWebsocketConsumer):
+    def receive(self, content, multiplexer, **kwargs):
+        multiplexer.send({"echo": content})
+
+
+class Demux(WebsocketDemultiplexer):
+    consumers = {"echo": Stream}
+
+
+class Ordered(WebsocketConsumer):
+    strict_ordering = True
+
+    def receive(self, text=None, bytes=None, **kwargs):
+        seen.append(text)
+
+
+@http_session
+def session_reader(message):
+    session = message.http_session
+    message.reply_channel.send({"text": "none" if session is None else session["colour"]})
+
+
+ROUTES = [
+    route_class(Room, path=r"^/room/(?P<room>\w+)/$"),
+    route_class(AsyncRoom, path=r"^/async/$"),
+    route_class(Compact, path=r"^/compact/$"),
+    route_class(Demux, path=r"^/demux/$"),
+    route_class(Ordered, path=r"^/ordered/$"),
+    route("websocket.connect", session_reader, path=r"^/session/$"),
+]
+
+
+@override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "memory", "ROUTING": ROUTES}})
+class ConsumerTests(SimpleChannelTestCase):
+    def setUp(self):
+        super().setUp()
+        seen.clear()
+
+    def test_connect_joins_groups_and_accepts_receive_echoes_disconnect_leaves(self):
+        client = Client()
+        client.send_and_consume("websocket.connect", {"path": "/room/red/", "order": 0})
+        assert client.receive() == {"accept": True}
+        client.send_and_consume("websocket.receive", {"path": "/room/red/", "text": "hi"})
+        assert client.receive() == {"text": "red:hi"}
+        client.send_and_consume("websocket.receive", {"path": "/room/red/", "bytes": b"\x01"})
+        assert client.receive() == {"bytes": b"\x01"}
+        Room.group_send("room-red", text="to all")
+        assert client.receive() == {"text": "to all"}
+        client.send_and_consume("websocket.disconnect", {"path": "/room/red/", "code": 1001})
+        assert seen == [("disconnect", 1001)]
+        Group("room-red").send({"text": "gone"})
+        assert client.receive() is None
+
+    def test_async_consumer_sends_and_closes(self):
+        client = Client()
+        client.send_and_consume("websocket.connect", {"path": "/async/"})
+        assert client.receive() == {"accept": True}
+        client.send_and_consume("websocket.receive", {"path": "/async/", "text": "shout"})
+        assert client.receive() == {"text": "SHOUT", "close": 4000}
+
+    def test_json_consumer_with_its_own_encoder(self):
+        client = Client()
+        client.send_and_consume("websocket.receive", {"path": "/compact/", "text": '{"a": 1}'})
+        assert client.receive() == {"text": '{"b":1,"got":{"a":1}}'}
+        Compact.group_send("nobody", {"x": 1})
+
+    def test_json_consumer_refuses_binary_frames_clearly(self):
+        client = Client()
+        with pytest.raises(ValueError, match="got a binary frame on '/compact/'"):
+            client.send_and_consume("websocket.receive", {"path": "/compact/", "bytes": b"{}"})
+
+    def test_demultiplexer_routes_payloads_by_stream(self):
+        client = Client()
+        client.send_and_consume("websocket.connect", {"path": "/demux/"})
+        assert client.receive() == {"accept": True}
+        frame = json.dumps({"stream": "echo", "payload": {"n": 2}})
+        client.send_and_consume("websocket.receive", {"path": "/demux/", "text": frame})
+        assert json.loads(client.receive()["text"]) == {
+            "stream": "echo",
+            "payload": {"echo": {"n": 2}},
+        }
+
+    def test_demultiplexer_refuses_unknown_streams_and_bad_frames(self):
+        client = Client()
+        frame = json.dumps({"stream": "nope", "payload": {}})
+        with pytest.raises(ValueError, match="stream 'nope', which it does not have"):
+            client.send_and_consume("websocket.receive", {"path": "/demux/", "text": frame})
+        with pytest.raises(ValueError, match="frames must be JSON objects"):
+            client.send_and_consume("websocket.receive", {"path": "/demux/", "text": "[1]"})
+
+    def test_multiplexer_group_send_wraps_the_payload(self):
+        client = Client()
+        Group("streamers").add(client.reply_channel)
+        WebsocketMultiplexer.group_send("streamers", "echo", {"hi": 1})
+        assert json.loads(client.receive()["text"]) == {"stream": "echo", "payload": {"hi": 1}}
+
+    def test_strict_ordering_holds_an_early_message_until_its_turn(self):
+        client = Client()
+        client.send_and_consume("websocket.receive", {"path": "/ordered/", "text": "c", "order": 2})
+        assert seen == []
+        assert self.get_next_message("websocket.receive") is None
+        # Connect (order 0) runs and releases the parked message, which is still early.
+        client.send_and_consume("websocket.connect", {"path": "/ordered/", "order": 0})
+        assert client.receive() == {"accept": True}
+        client.consume("websocket.receive")
+        assert seen == []
+        client.send_and_consume("websocket.receive", {"path": "/ordered/", "text": "a", "order": 1})
+        assert seen == ["a"]
+        client.consume("websocket.receive")
+        assert seen == ["a", "c"]
+        assert self.get_next_message(wait_channel(client.reply_channel)) is None
+
+    def test_strict_ordering_needs_an_order(self):
+        client = Client()
+        with pytest.raises(ValueError, match="needs an integer 'order'"):
+            client.send_and_consume("websocket.receive", {"path": "/ordered/", "text": "x"})
+
+    def test_http_session_comes_from_the_cookie(self):
+        session = SessionStore()
+        session["colour"] = "green"
+        session.create()
+        client = Client()
+        cookie = [[b"cookie", f"sessionid={session.session_key}; other=1".encode()]]
+        client.send_and_consume("websocket.connect", {"path": "/session/", "headers": cookie})
+        assert client.receive() == {"text": "green"}
+        client.send_and_consume("websocket.connect", {"path": "/session/", "headers": []})
+        assert client.receive() == {"text": "none"}
+        stale = [[b"cookie", b"sessionid=doesnotexist0000000000000000000"]]
+        client.send_and_consume("websocket.connect", {"path": "/session/", "headers": stale})
+        assert client.receive() == {"text": "none"}
+
+
+def connect_message(**content) -> Message:
+    return Message(content, "websocket.connect")
+
+
+def test_token_from_query_string_then_authorization_header():
+    assert token_from_message(connect_message(query_string=b"a=1&token=abc")) == "abc"
+    bearer = [[b"authorization", b"Bearer xyz"]]
+    assert token_from_message(connect_message(headers=bearer, query_string=b"")) == "xyz"
+    assert token_from_message(connect_message(headers=[[b"authorization", b"Basic xyz"]])) is None
+    assert token_from_message(connect_message()) is None
+
+
+def test_a_bad_authenticator_is_a_clear_error():
+    with pytest.raises(ImproperlyConfigured, match=r"'no\.such\.thing', which cannot be imported"):
+        resolve_authenticator("no.such.thing")
+    with pytest.raises(ImproperlyConfigured, match="CHANNELS_WS_TOKEN_AUTHENTICATOR is None"):
+        resolve_authenticator()
+    with pytest.raises(ImproperlyConfigured, match="is 3, not a callable"):
+        resolve_authenticator(3)

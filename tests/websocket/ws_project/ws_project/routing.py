@@ -1,0 +1,31 @@
+"""Routes of the WebSocket test project."""
+
+from channels_core import route_class
+
+from .consumers import (
+    AsyncEcho,
+    AsyncJsonEcho,
+    Chat,
+    Demux,
+    Echo,
+    Gatekeeper,
+    JsonEcho,
+    TokenFromSetting,
+    TokenWhoami,
+    Watched,
+    Whoami,
+)
+
+channel_routing = [
+    route_class(Echo, path=r"^/echo/$"),
+    route_class(Watched, path=r"^/watched/$"),
+    route_class(AsyncEcho, path=r"^/async/$"),
+    route_class(JsonEcho, path=r"^/json/$"),
+    route_class(AsyncJsonEcho, path=r"^/async-json/$"),
+    route_class(Chat, path=r"^/chat/(?P<room>\w+)/$"),
+    route_class(Gatekeeper, path=r"^/(?P<kind>refuse|silent|crash-connect|subprotocol)/$"),
+    route_class(Whoami, path=r"^/whoami/$"),
+    route_class(TokenWhoami, path=r"^/token/$"),
+    route_class(TokenFromSetting, path=r"^/token-setting/$"),
+    route_class(Demux, path=r"^/demux/$"),
+]

@@ -343,7 +343,7 @@ def test_sigterm_closes_every_socket_with_1001(project_env):
             for reader in readers:
                 reader.join(10)
             assert codes == [1001, 1001, 1001]
-            assert process.terminate() == 0
+            assert process.wait() == 0
         finally:
             for client in clients:
                 client.sock.close()

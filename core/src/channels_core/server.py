@@ -297,6 +297,9 @@ class ProtocolServer:
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self.loop.remove_signal_handler(signum)
+                # The work is done and the process is exiting: a repeated signal (a supervisor
+                # sending SIGTERM again) must not turn the clean exit into a kill.
+                signal.signal(signum, signal.SIG_IGN)
             self.reactor.stop()
 
 

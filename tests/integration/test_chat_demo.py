@@ -1,0 +1,206 @@
+"""The chat demo (``examples/chat``), served by a real ``channels serve``, driven by Chromium.
+
+The README's main command runs this demo; these tests run it the same way — ``manage.py
+migrate``, then the ``channels serve`` console script — on a free port of 127.0.0.1, with
+the database in a temporary directory, and drive Debian's headless Chromium through
+Selenium and Debian's chromedriver. Chromium is kept on loopback: every host name other
+than 127.0.0.1 fails to resolve, anything not on loopback goes to a proxy that is not there,
+and its background services are off.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from channels_core.testing.processes import run, start_process
+from channels_ws.testing import HandshakeRefused, WebSocketClient
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chat"
+LISTENING = r"http listening on .* → 127\.0\.0\.1:(?P<port>\d+)"
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+WAIT = 20
+
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="Debian's chromium and chromium-driver are not installed "
+    "(apt-get install chromium chromium-driver; .ci/run does it)",
+)
+
+
+@pytest.fixture(scope="module")
+def chat_server(tmp_path_factory):
+    """The demo, migrated and served on a free port; yields its base URL."""
+    env = {"CHAT_DATABASE": str(tmp_path_factory.mktemp("chat") / "db.sqlite3")}
+    migrated = run([sys.executable, "manage.py", "migrate"], env=env, cwd=EXAMPLE, timeout=60)
+    assert migrated.returncode == 0, migrated.stderr
+    channels = Path(sys.executable).parent / "channels"
+    args = [channels, "serve", "--settings", "chat_project.settings", "--pythonpath", "."]
+    with start_process([*args, "-b", "127.0.0.1", "-p", "0"], env=env, cwd=EXAMPLE) as server:
+        port = int(server.wait_for_line(LISTENING).group("port"))
+        server.wait_for_line(r"Channels server ready")
+        server.port = port
+        server.url = f"http://127.0.0.1:{port}"
+        yield server
+        assert server.terminate() == 0, server.output
+
+
+@pytest.fixture
+def browsers():
+    """Start headless Chromium sessions on demand, each with its own profile (its own user)."""
+    started: list[webdriver.Chrome] = []
+
+    def start() -> webdriver.Chrome:
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for argument in (
+            "--headless=new",
+            "--no-sandbox",  # tests run as root
+            "--disable-dev-shm-usage",
+            "--window-size=900,640",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--proxy-server=http://127.0.0.1:9",  # loopback bypasses proxies; nothing else does
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-domain-reliability",
+            "--no-first-run",
+            "--no-pings",
+        ):
+            options.add_argument(argument)
+        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        started.append(driver)
+        driver.set_page_load_timeout(WAIT)
+        return driver
+
+    try:
+        yield start
+    finally:
+        for driver in started:
+            driver.quit()
+
+
+def sign_in(driver: webdriver.Chrome, base: str, name: str) -> None:
+    """Sign in through the demo's sign-in page and land on the list of rooms."""
+    driver.get(f"{base}/sign-in/")
+    driver.find_element(By.ID, "name").send_keys(name)
+    driver.find_element(By.CSS_SELECTOR, "form.line button").click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.ID, "me"))
+    assert driver.find_element(By.ID, "me").text == name
+
+
+def enter_room(driver: webdriver.Chrome, room: str) -> None:
+    """Enter *room* through the rooms form, then wait for its WebSocket to be open."""
+    field = driver.find_element(By.ID, "room-name")
+    field.send_keys(room)
+    field.submit()
+    WebDriverWait(driver, WAIT).until(
+        lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "open"
+    )
+
+
+def say(driver: webdriver.Chrome, text: str) -> None:
+    """Type *text* into the room's box and send it."""
+    field = driver.find_element(By.ID, "text")
+    field.send_keys(text)
+    field.submit()
+
+
+def messages(driver: webdriver.Chrome) -> list[str]:
+    """The room's messages as shown, ``"author text"``."""
+    return [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#messages li")]
+
+
+def wait_for_message(driver: webdriver.Chrome, shown: str) -> list[str]:
+    """Wait until *shown* is the last message on the page; return them all."""
+    WebDriverWait(driver, WAIT).until(lambda d: messages(d)[-1:] == [shown])
+    return messages(driver)
+
+
+@needs_chromium
+def test_two_users_in_a_room_see_each_other_and_another_room_sees_nothing(
+    chat_server, browsers, tmp_path
+):
+    ada, grace, linus = browsers(), browsers(), browsers()
+    for driver, name, room in ((ada, "ada", "lobby"), (grace, "grace", "lobby")):
+        sign_in(driver, chat_server.url, name)
+        enter_room(driver, room)
+    sign_in(linus, chat_server.url, "linus")
+    enter_room(linus, "kernel")
+    assert ada.current_url == f"{chat_server.url}/rooms/lobby/"
+
+    say(ada, "Hello from Ada")
+    assert wait_for_message(grace, "ada Hello from Ada") == ["ada Hello from Ada"]
+    say(grace, "Hi Ada <b>not bold</b>")
+    expected = ["ada Hello from Ada", "grace Hi Ada <b>not bold</b>"]
+    assert wait_for_message(ada, "grace Hi Ada <b>not bold</b>") == expected
+    assert wait_for_message(grace, "grace Hi Ada <b>not bold</b>") == expected
+
+    say(linus, "Only in the kernel room")
+    assert wait_for_message(linus, "linus Only in the kernel room") == [
+        "linus Only in the kernel room"
+    ]
+    # The server writes to each connection in order, so had Grace been sent Linus's message
+    # it would come before this one.
+    say(ada, "Still here")
+    assert wait_for_message(grace, "ada Still here") == [*expected, "ada Still here"]
+    assert messages(linus) == ["linus Only in the kernel room"]
+
+    grace.save_screenshot(str(tmp_path / "lobby.png"))
+    assert (tmp_path / "lobby.png").stat().st_size > 0
+
+    # The history is stored: a new page of the room shows it, rendered by the Django view.
+    grace.refresh()
+    assert messages(grace) == [*expected, "ada Still here"]
+
+
+@needs_chromium
+def test_a_bad_room_name_and_a_bad_user_name_are_explained(chat_server, browsers):
+    driver = browsers()
+    driver.get(f"{chat_server.url}/sign-in/")
+    driver.find_element(By.ID, "name").send_keys("two words")
+    driver.find_element(By.CSS_SELECTOR, "form.line button").click()
+    error = WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.CLASS_NAME, "error"))
+    assert "without spaces" in error[0].text
+    sign_in(driver, chat_server.url, "margaret")
+    field = driver.find_element(By.ID, "room-name")
+    field.send_keys("Not A Room!")
+    field.submit()
+    error = WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.CLASS_NAME, "error"))
+    assert "lower-case letters, digits and dashes" in error[0].text
+
+
+@needs_chromium
+def test_the_consumer_explains_a_message_it_cannot_take(chat_server, browsers):
+    driver = browsers()
+    sign_in(driver, chat_server.url, "barbara")
+    cookie = f"sessionid={driver.get_cookie('sessionid')['value']}"
+    with WebSocketClient.connect(
+        chat_server.port, "/ws/rooms/checks/", headers=[("Cookie", cookie)]
+    ) as client:
+        client.send_text(json.dumps({"text": "   "}))
+        assert json.loads(client.receive()) == {
+            "error": 'Send {"text": "..."} with some text in it.'
+        }
+        client.send_text(json.dumps({"text": "x" * 1001}))
+        assert json.loads(client.receive()) == {
+            "error": "That message has 1001 characters; the limit is 1000. Split it in two."
+        }
+        client.send_text(json.dumps({"text": "fine"}))
+        assert json.loads(client.receive())["message"]["author"] == "barbara"
+
+
+def test_a_websocket_without_a_signed_in_user_is_refused(chat_server):
+    with pytest.raises(HandshakeRefused) as refused:
+        WebSocketClient.connect(chat_server.port, "/ws/rooms/lobby/")
+    assert refused.value.status == 403

@@ -475,10 +475,13 @@ def add_kernel_commands(cli: CommandRegistry) -> None:
     )
     server.add_argument(
         "--drain-timeout",
+        "--application-close-timeout",
+        dest="drain_timeout",
         type=float,
         default=10.0,
         metavar="SECONDS",
-        help="On SIGTERM, how long running consumers may take to finish (default 10).",
+        help="On SIGTERM, how long running consumers may take to finish (default 10); "
+        "--application-close-timeout is Daphne's name for it.",
     )
     _add_protocol_options(server, registry)
 

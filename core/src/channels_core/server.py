@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -282,8 +283,12 @@ class ProtocolServer:
 
         A start-up error is kept in ``error`` for :func:`run_server` to report.
         """
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            self.loop.add_signal_handler(signum, self.request_stop)
+        # Only the main thread gets signals; ``manage.py runserver`` runs the server in
+        # another thread under Django's autoreloader, which stops it by exiting the process.
+        handle_signals = threading.current_thread() is threading.main_thread()
+        if handle_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self.loop.add_signal_handler(signum, self.request_stop)
         try:
             try:
                 await self.start()
@@ -295,7 +300,7 @@ class ProtocolServer:
         except BaseException as error:
             self.error = self.error or error
         finally:
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            for signum in (signal.SIGTERM, signal.SIGINT) if handle_signals else ():
                 self.loop.remove_signal_handler(signum)
                 # The work is done and the process is exiting: a repeated signal (a supervisor
                 # sending SIGTERM again) must not turn the clean exit into a kill.

@@ -28,6 +28,23 @@ def django_application() -> AsgiApp:
     return get_asgi_application()
 
 
+@cache
+def static_django_application() -> AsgiApp:
+    """Django's ASGI handler behind staticfiles' handler: ``STATIC_URL`` is served from the
+    staticfiles finders, as ``runserver`` serves it in development."""
+    from django.apps import apps
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from channels_core.exceptions import ImproperlyConfigured
+
+    if not apps.is_installed("django.contrib.staticfiles"):
+        raise ImproperlyConfigured(
+            "The http option static is on, but django.contrib.staticfiles is not in "
+            "INSTALLED_APPS; add it, or turn the option off."
+        )
+    return ASGIStaticFilesHandler(django_application())
+
+
 def asgi_scope(content: dict) -> dict:
     """The ASGI HTTP connection scope of an ``http.request`` message."""
     return {

@@ -53,6 +53,9 @@ OPTIONS = (
            default="", flags=("--root-path",)),
     Option("access_log", help="Log one line per request on the logger channels_http.access.",
            default=False, type=parse_bool, flags=("--access-log",)),
+    Option("static", help="Serve STATIC_URL from django.contrib.staticfiles' finders before "
+           "Django's views, for development (manage.py runserver turns it on under DEBUG).",
+           default=False, type=parse_bool, flags=("--http-static",)),
     Option("http_timeout", help="Seconds to wait for the application's response before 504.",
            default=120.0, type=float, flags=("--http-timeout",)),
     Option("request_timeout", help="Seconds a client may take to send a whole request before "
@@ -85,7 +88,7 @@ def check_options(options: Mapping[str, Any], where: str = "CHANNELS['OPTIONS'][
         value = options.get(key)
         if key in options and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise bad(key, "set it to a positive number of bytes, such as 65536.")
-    for key in ("proxy_headers", "access_log"):
+    for key in ("proxy_headers", "access_log", "static"):
         if key in options and not isinstance(options[key], bool):
             raise bad(key, "set it to True or False.")
     port = options.get("port")
@@ -137,6 +140,10 @@ def listeners(server: Any) -> list:
 
     options = server.options["http"]
     check_options(options, where="The http options")
+    if options["static"]:
+        from .asgi import static_django_application
+
+        static_django_application()  # fails now, not on the first request, without staticfiles
     factory = HttpFactory(server)
     return [HttpListener(endpoint, factory) for endpoint in endpoints(options)]
 

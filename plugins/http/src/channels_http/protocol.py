@@ -18,7 +18,7 @@ from twisted.internet.protocol import Factory, Protocol
 from channels_core.listeners import StreamListener
 from channels_core.protocols import UpgradeRequest
 
-from .asgi import django_application, run_asgi
+from .asgi import django_application, run_asgi, static_django_application
 from .connection import HttpConnection, ProtocolError, Request
 from .upgrade import hand_over, upgrade_token
 
@@ -57,6 +57,10 @@ class HttpFactory(Factory):
         self.access_log = option("http", "access_log")
         self.dispatcher = server.dispatcher
         self.asgi_app = getattr(server, "asgi_app", None)
+        # Built on the first unrouted request: a server without Django settings never needs it.
+        self.django_application = (
+            static_django_application if option("http", "static") else django_application
+        )
         self.tasks: set[asyncio.Task] = set()
 
     def buildProtocol(self, addr: Any) -> HttpProtocol:
@@ -211,7 +215,7 @@ class HttpProtocol(Protocol):
             if factory.asgi_app is not None:
                 await run_asgi(factory.asgi_app, content, self.reply, self.disconnected)
             elif not await factory.dispatcher.dispatch(HTTP_REQUEST, content, reraise=True):
-                await run_asgi(django_application(), content, self.reply, self.disconnected)
+                await run_asgi(factory.django_application(), content, self.reply, self.disconnected)
         except Exception:
             logger.exception(
                 "Serving %s %s raised; answering 500 and still serving.",

@@ -81,9 +81,15 @@ class Hub:
         self._sweeping: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
         dispatcher = server.dispatcher
+        asgi_app = getattr(server, "asgi_app", None)
         # In-process, run the consumer with reraise so a failure can close its connection
         # with 1011; in worker mode the event goes on the layer and the worker logs failures.
-        if dispatcher is not None:
+        # ``channels serve module:application`` gives every connection to that application.
+        if asgi_app is not None:
+            from .asgi import AsgiWebsocketBridge
+
+            self._dispatch = AsgiWebsocketBridge(asgi_app).dispatch
+        elif dispatcher is not None:
             self._dispatch = dispatcher.dispatch
         else:
             self._dispatch = None

@@ -10,6 +10,9 @@
 
 It speaks RFC 6455 as a client (masked frames), optionally offers permessage-deflate, and
 can send raw bytes to test how a server treats broken frames. Every read has a timeout.
+
+:class:`~channels_ws.testclient.WebsocketTestClient`, importable from here, drives the
+consumers in-process instead, without sockets.
 """
 
 from __future__ import annotations
@@ -214,4 +217,18 @@ def _read_all(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-__all__ = ["ConnectionClosed", "HandshakeRefused", "WebSocketClient"]
+def __getattr__(name: str) -> Any:
+    # The in-process client imports the HTTP plugin's application: loaded on first use.
+    if name == "WebsocketTestClient":
+        from .testclient import WebsocketTestClient
+
+        return WebsocketTestClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [  # noqa: F822 - WebsocketTestClient is loaded by __getattr__
+    "ConnectionClosed",
+    "HandshakeRefused",
+    "WebSocketClient",
+    "WebsocketTestClient",
+]

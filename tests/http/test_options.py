@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from channels_core.exceptions import ImproperlyConfigured
-from channels_http.plugin import check_options, endpoints, parse_bool
+from channels_core.protocols import boolean
+from channels_http.plugin import check_options, endpoints
 from channels_http.upgrade import upgrade_token
 
 
@@ -63,11 +64,11 @@ def test_endpoints_from_options():
     ]
 
 
-def test_parse_bool():
-    assert parse_bool("Yes") is True
-    assert parse_bool("off") is False
+def test_boolean():
+    assert boolean("Yes") is True
+    assert boolean("off") is False
     with pytest.raises(ValueError, match="'maybe' is not a boolean; use true or false"):
-        parse_bool("maybe")
+        boolean("maybe")
 
 
 @pytest.mark.parametrize(

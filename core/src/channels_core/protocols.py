@@ -14,6 +14,17 @@ if TYPE_CHECKING:
     from .server import ProtocolServer
 
 
+def boolean(value: str) -> bool:
+    """An option's boolean from the command line: ``true``/``false``, ``yes``/``no``,
+    ``on``/``off``, ``1``/``0`` (any case). Use it as ``Option(type=boolean)``."""
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean; use true or false (on or off)")
+
+
 @dataclass(frozen=True)
 class Option:
     """One option of a protocol: a key of ``CHANNELS["OPTIONS"][protocol]`` and a CLI flag.

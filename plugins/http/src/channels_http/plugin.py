@@ -7,7 +7,7 @@ from typing import Any
 
 from channels_core import hookimpl
 from channels_core.exceptions import ImproperlyConfigured
-from channels_core.protocols import ChannelSpec, Option, ProtocolSpec
+from channels_core.protocols import ChannelSpec, Option, ProtocolSpec, boolean
 
 from .connection import DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_HEADER_SIZE
 
@@ -27,16 +27,6 @@ REQUEST_KEYS = (
 )
 
 
-def parse_bool(value: str) -> bool:
-    """A command-line boolean: ``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0``."""
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{value!r} is not a boolean; use true or false")
-
-
 OPTIONS = (
     Option("bind", help="The address to listen on with TCP.", default="127.0.0.1",
            flags=("-b", "--bind")),
@@ -48,14 +38,14 @@ OPTIONS = (
     Option("fd", help="An inherited file descriptor of a listening socket.", type=int,
            flags=("--fd",)),
     Option("proxy_headers", help="Trust X-Forwarded-For and X-Forwarded-Proto (only behind a "
-           "proxy that sets them).", default=False, type=parse_bool, flags=("--proxy-headers",)),
+           "proxy that sets them).", default=False, type=boolean, flags=("--proxy-headers",)),
     Option("root_path", help="The path prefix the application is mounted at (ASGI root_path).",
            default="", flags=("--root-path",)),
     Option("access_log", help="Log one line per request on the logger channels_http.access.",
-           default=False, type=parse_bool, flags=("--access-log",)),
+           default=False, type=boolean, flags=("--access-log",)),
     Option("static", help="Serve STATIC_URL from django.contrib.staticfiles' finders before "
            "Django's views, for development (manage.py runserver turns it on under DEBUG).",
-           default=False, type=parse_bool, flags=("--http-static",)),
+           default=False, type=boolean, flags=("--http-static",)),
     Option("http_timeout", help="Seconds to wait for the application's response before 504.",
            default=120.0, type=float, flags=("--http-timeout",)),
     Option("request_timeout", help="Seconds a client may take to send a whole request before "

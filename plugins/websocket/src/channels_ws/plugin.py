@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from channels_core import hookimpl
-from channels_core.protocols import ChannelSpec, Option, ProtocolSpec
+from channels_core.protocols import ChannelSpec, Option, ProtocolSpec, boolean
 
 MIB = 1 << 20
 CONNECTION_KEYS = ("reply_channel", "path", "order")
@@ -21,16 +21,6 @@ def _accept_upgrade(server: Any, request: Any, transport: Any) -> Any:
     from .protocol import accept_upgrade
 
     return accept_upgrade(server, request, transport)
-
-
-def _on_off(value: str) -> bool:
-    """``--websocket-compression on|off``."""
-    lowered = value.lower()
-    if lowered in ("on", "true", "yes", "1"):
-        return True
-    if lowered in ("off", "false", "no", "0"):
-        return False
-    raise ValueError(f"expected on or off, got {value!r}")
 
 
 OPTIONS = (
@@ -80,7 +70,7 @@ OPTIONS = (
         "compression",
         help="Accept permessage-deflate when the client offers it (on or off).",
         default=True,
-        type=_on_off,
+        type=boolean,
         flags=("--websocket-compression",),
     ),
     Option(

@@ -1,0 +1,10 @@
+"""Routing of the benchmark project."""
+
+from channels_core import route_class
+
+from .consumers import Echo, Hello
+
+channel_routing = [
+    route_class(Hello, path=r"^/hello/$"),
+    route_class(Echo, path=r"^/echo/$"),
+]

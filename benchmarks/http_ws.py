@@ -1,0 +1,335 @@
+"""HTTP and WebSocket servers side by side: ours, Daphne, uvicorn and a bare reference.
+
+Every contender serves the same two consumers (``benchmarks/apps/``): an HTTP hello through
+an ``AsyncHttpConsumer`` and an ``AsyncWebsocketConsumer`` echo.
+
+- **ours**: ``channels serve`` (channels-http + channels-ws), from this interpreter's venv;
+- **daphne** and **uvicorn** (uvloop, httptools) serving Django Channels 4.3, installed by this
+  script into ``benchmarks/.venv-asgi-peers/`` when missing;
+- **bare**: httptools on uvloop, with a hand-written WebSocket echo: the ceiling of one Python
+  process, and the proof that the load generators are faster than every server.
+
+Four measurements, each on a freshly started server pinned to CPU 0 (``taskset -c 0``), the
+load generator pinned to CPU 1, everything on 127.0.0.1:
+
+- **http**: ``wrk -t1 -c50 -d10s`` on ``/hello/``: requests per second;
+- **echo**: 50 WebSocket connections with 16 messages in flight each: messages per second;
+- **pingpong**: one connection, one message in flight: round trips per second;
+- **idle**: 5,000 idle WebSocket connections: the server's RSS growth per connection (KiB)
+  and connections opened per second.
+
+Usage::
+
+    python benchmarks/http_ws.py                        # everything, 3 runs, medians, a table
+    python benchmarks/http_ws.py --json                 # the same as JSON, with every run
+                                                        # (always kept in results/http_ws.json)
+    python benchmarks/http_ws.py --contender ours --measurement echo --repeat 1
+
+The WebSocket load generator is ``benchmarks/loadgen/ws_load.py``; HTTP load is ``wrk``
+(Debian: ``apt-get install -y wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from channels_core.testing.processes import free_port, wait_for_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "loadgen"))
+from ws_load import cpu_seconds, raise_open_files
+
+HERE = Path(__file__).resolve().parent
+APPS = HERE / "apps"
+LOADGEN = HERE / "loadgen" / "ws_load.py"
+PEER_VENV = HERE / ".venv-asgi-peers"
+PEER_REQUIREMENTS = ["channels==4.3.*", "daphne", "uvicorn[standard]"]
+SERVER_CPU, LOAD_CPU = "0", "1"
+START_TIMEOUT = 60
+RUN_TIMEOUT = 300
+IDLE_CONNECTIONS = 5000
+CONTENDERS = ("ours", "daphne", "uvicorn", "bare")
+MEASUREMENTS = ("http", "echo", "pingpong", "idle")
+# The figure each measurement reports, its label, the goal for ours, and whether less is better.
+FIGURES = {
+    "http": ("requests_per_second", "HTTP hello, requests/s", 15_000, False),
+    "echo": ("messages_per_second", "WebSocket echo, messages/s", 30_000, False),
+    "pingpong": ("messages_per_second", "ping-pong, round trips/s", 6_000, False),
+    "idle": ("kib_per_connection", "idle socket, KiB each", 12, True),
+    "opened": ("connections_per_second", "connections opened/s", None, False),
+}
+
+
+def peer_bin() -> Path:
+    """The bin folder of the Daphne/uvicorn virtualenv, creating it when missing."""
+    bin_dir = PEER_VENV / "bin"
+    if not (bin_dir / "uvicorn").exists() or not (bin_dir / "daphne").exists():
+        print(f"Creating {PEER_VENV} with {' '.join(PEER_REQUIREMENTS)} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run(
+            [str(bin_dir / "python"), "-m", "pip", "install", "-q", *PEER_REQUIREMENTS],
+            check=True,
+            timeout=RUN_TIMEOUT,
+        )
+    return bin_dir
+
+
+def require_tools() -> str:
+    """The path of ``wrk`` and checks that ``taskset`` is there, or a clear exit."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit(
+            "wrk is not installed, and the HTTP measurement needs it: install it with "
+            "`apt-get install -y wrk` (Debian/Ubuntu) or from https://github.com/wg/wrk."
+        )
+    if shutil.which("taskset") is None:
+        raise SystemExit(
+            "taskset is not installed: install util-linux (apt-get install -y util-linux)."
+        )
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit(
+            "This benchmark pins the server and the load to two CPUs; this machine has one."
+        )
+    return wrk
+
+
+def server_command(contender: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The command line and extra environment that start *contender* on *port*."""
+    if contender == "ours":
+        channels = Path(sys.executable).parent / "channels"
+        return [
+            str(channels),
+            "--pythonpath",
+            str(APPS / "ours"),
+            "--settings",
+            "bench_ours.settings",
+            "-v",
+            "0",
+            "serve",
+            "--endpoint",
+            f"tcp:{port}:interface=127.0.0.1",
+        ], {}
+    peer_path = {"PYTHONPATH": str(APPS / "peer")}
+    if contender == "daphne":
+        command = [str(peer_bin() / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0"]
+        return [*command, "bench_peer.asgi:application"], peer_path
+    if contender == "uvicorn":
+        command = [str(peer_bin() / "uvicorn"), "--host", "127.0.0.1", "--port", str(port)]
+        options = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+        return [*command, *options, "--log-level", "warning", "bench_peer.asgi:application"], (
+            peer_path
+        )
+    return [sys.executable, str(APPS / "bare.py"), str(port)], {}
+
+
+class Server:
+    """One contender's server process, pinned to the server CPU, stopped on exit."""
+
+    def __init__(self, contender: str) -> None:
+        self.contender = contender
+        self.port = free_port()
+        command, extra_env = server_command(contender, self.port)
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+        env.update(extra_env)
+        self.log = open(HERE / "results" / f"{contender}.log", "a")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, *command],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def __enter__(self) -> Server:
+        try:
+            wait_for_port(self.port, timeout=START_TIMEOUT)
+            url = f"http://127.0.0.1:{self.port}/hello/"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                body = response.read()
+            if body != b"hello":
+                raise RuntimeError(f"{self.contender} answered {body!r} to /hello/, not b'hello'.")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        """The server's process id (``taskset`` execs the server in place)."""
+        return self.process.pid
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.log.close()
+
+
+def seconds(value: str) -> float:
+    """A wrk duration (``812.00us``, ``1.20ms``, ``2.00s``) in seconds."""
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+
+def measure_http(server: Server, wrk: str, duration: int) -> dict:
+    """``wrk -t1 -c50`` on ``/hello/``: requests per second and latency percentiles."""
+    started = cpu_seconds(server.pid)
+    done = subprocess.run(
+        [
+            *("taskset", "-c", LOAD_CPU, wrk, "-t1", "-c50", f"-d{duration}s", "--latency"),
+            f"http://127.0.0.1:{server.port}/hello/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 60,
+    )
+    output = done.stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors or "Socket errors" in output:
+        raise RuntimeError(f"wrk saw errors against {server.contender}:\n{output}")
+    return {
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "latency_p50_ms": seconds(re.search(r"50%\s+(\S+)", output).group(1)) * 1e3,
+        "latency_p99_ms": seconds(re.search(r"99%\s+(\S+)", output).group(1)) * 1e3,
+        "server_cpu": (cpu_seconds(server.pid) - started) / duration,
+    }
+
+
+def run_loadgen(server: Server, *arguments: str) -> dict:
+    """Run the WebSocket load generator on the load CPU and return its JSON."""
+    done = subprocess.run(
+        [
+            *("taskset", "-c", LOAD_CPU, sys.executable, str(LOADGEN), *arguments),
+            *("--port", str(server.port), "--server-pid", str(server.pid)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    if done.returncode:
+        raise RuntimeError(f"The load generator failed against {server.contender}:\n{done.stderr}")
+    result = json.loads(done.stdout)
+    if result.get("echoed") is False:
+        raise RuntimeError(f"{server.contender} did not echo the message back unchanged.")
+    return result
+
+
+def measure(contender: str, measurement: str, args: argparse.Namespace, wrk: str) -> dict:
+    """One measurement on a freshly started server."""
+    with Server(contender) as server:
+        if measurement == "http":
+            return measure_http(server, wrk, args.http_duration)
+        if measurement == "idle":
+            return run_loadgen(server, "idle", "--connections", str(IDLE_CONNECTIONS))
+        in_flight = ["--connections", "50", "--in-flight", "16"]
+        if measurement == "pingpong":
+            in_flight = ["--connections", "1", "--in-flight", "1"]
+        return run_loadgen(server, "echo", *in_flight, "--duration", str(args.ws_duration))
+
+
+def compare(args: argparse.Namespace) -> dict:
+    """Every measurement of every contender, *repeat* times, alternating; medians and ratios."""
+    wrk = require_tools()
+    raise_open_files(IDLE_CONNECTIONS + 200)
+    (HERE / "results").mkdir(exist_ok=True)
+    runs: dict = {c: {m: [] for m in args.measurement} for c in args.contender}
+    for repetition in range(args.repeat):
+        for measurement in args.measurement:
+            for contender in args.contender:
+                print(f"run {repetition + 1}: {contender} {measurement}", file=sys.stderr)
+                runs[contender][measurement].append(measure(contender, measurement, args, wrk))
+                time.sleep(0.5)
+    medians: dict = {}
+    for contender, by_measurement in runs.items():
+        medians[contender] = {}
+        for measurement, results in by_measurement.items():
+            medians[contender][measurement] = {
+                key: statistics.median(result[key] for result in results)
+                for key in results[0]
+                if isinstance(results[0][key], float | int)
+                and results[0][key] is not None
+                and not isinstance(results[0][key], bool)
+            }
+    return {"repeat": args.repeat, "runs": runs, "median": medians}
+
+
+def figure(medians: dict, contender: str, row: str) -> float | None:
+    """The headline figure of *row* for *contender*, or None when it was not measured."""
+    key = FIGURES[row][0]
+    measurement = "idle" if row == "opened" else row
+    return medians.get(contender, {}).get(measurement, {}).get(key)
+
+
+def print_table(result: dict) -> None:
+    """The side-by-side table: each contender, then ours over Daphne and over uvicorn."""
+    medians = result["median"]
+    contenders = [c for c in CONTENDERS if c in medians]
+    print(f"medians of {result['repeat']} runs each")
+    header = f"{'measurement':<30}" + "".join(f"{c:>10}" for c in contenders)
+    print(header + f"{'ours/daphne':>13}{'ours/uvicorn':>14}{'goal':>8}")
+    for row, (_, label, goal, _) in FIGURES.items():
+        values = [figure(medians, c, row) for c in contenders]
+        if all(value is None for value in values):
+            continue
+        cells = "".join(f"{v:>10,.1f}" if row == "idle" else f"{v:>10,.0f}" for v in values)
+        ours = figure(medians, "ours", row)
+        ratios = ""
+        for peer, width in (("daphne", 13), ("uvicorn", 14)):
+            other = figure(medians, peer, row)
+            ratios += f"{ours / other:>{width - 1}.2f}x" if ours and other else " " * width
+        print(f"{label:<30}{cells}{ratios}{goal if goal is not None else '':>8}")
+    print("\nCPU use during the run (server on CPU 0 / WebSocket generator on CPU 1):")
+    for measurement in ("http", "echo", "pingpong"):
+        cells = []
+        for contender in contenders:
+            result_medians = medians[contender].get(measurement)
+            if result_medians:
+                load = result_medians.get("generator_cpu")
+                load_text = f"/{load:.0%}" if load is not None else ""
+                cells.append(f"{contender} {result_medians['server_cpu']:.0%}{load_text}")
+        if cells:
+            print(f"  {measurement:<9}" + ", ".join(cells))
+
+
+def main() -> None:
+    """Parse the command line, run the comparison and print it."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each (default 3)")
+    parser.add_argument("--contender", action="append", choices=CONTENDERS)
+    parser.add_argument("--measurement", action="append", choices=MEASUREMENTS)
+    parser.add_argument("--http-duration", type=int, default=10, help="wrk seconds (10)")
+    parser.add_argument("--ws-duration", type=float, default=5.0, help="echo seconds (5)")
+    args = parser.parse_args()
+    args.contender = args.contender or list(CONTENDERS)
+    args.measurement = args.measurement or list(MEASUREMENTS)
+    result = compare(args)
+    # Every run is kept (git-ignored) so a table can be re-read or checked later.
+    (HERE / "results" / "http_ws.json").write_text(json.dumps(result, indent=2))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+
+
+if __name__ == "__main__":
+    main()

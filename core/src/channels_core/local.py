@@ -8,20 +8,24 @@ is handed to the handler's event loop.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 
 Handler = Callable[[dict], None]
 
-_handlers: dict[str, tuple[asyncio.AbstractEventLoop | None, Handler]] = {}
+# name -> (the loop, the thread running it, the handler). The thread is compared on every
+# delivery instead of asking asyncio for the running loop, which costs a getpid() system call
+# per call on Python 3.11.
+_handlers: dict[str, tuple[asyncio.AbstractEventLoop | None, int, Handler]] = {}
 
 
 def bind(name: str, handler: Handler, loop: asyncio.AbstractEventLoop | None = None) -> None:
     """Serve sends to *name* in this process by calling ``handler(content)`` on *loop*.
 
-    The handler must not block: it runs on the event loop (or, with no loop, in the sender's
-    thread).
+    Call it from the thread that runs *loop*. The handler must not block: it runs on the
+    event loop (or, with no loop, in the sender's thread).
     """
-    _handlers[name] = (loop, handler)
+    _handlers[name] = (loop, threading.get_ident(), handler)
 
 
 def unbind(name: str) -> None:
@@ -39,15 +43,8 @@ def deliver(name: str, content: dict) -> bool:
     entry = _handlers.get(name)
     if entry is None:
         return False
-    loop, handler = entry
-    if loop is None:
-        handler(content)
-        return True
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
+    loop, thread, handler = entry
+    if loop is None or thread == threading.get_ident():
         handler(content)
     else:
         loop.call_soon_threadsafe(handler, content)

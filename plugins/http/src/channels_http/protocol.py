@@ -97,6 +97,7 @@ class HttpProtocol(Protocol):
         self.status = 0
         self.sent = 0
         self._timer: Any = None
+        self._deadline: float | None = None
         self._timer_kind = ""
         self._disconnected: asyncio.Future | None = None
         self._paused = False
@@ -138,21 +139,48 @@ class HttpProtocol(Protocol):
         if self.connection is None:
             return
         self.connection = None
-        self._set_timer("", None)
+        self._cancel_timer()
         self.server.unbind_reply(self.reply_channel)
 
     # Timers ------------------------------------------------------------------------------
 
     def _set_timer(self, kind: str, seconds: float | None) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        """Arm the connection's one deadline (none when *seconds* is falsy).
+
+        Requests move the deadline several times each (request, response, keep-alive), so
+        the reactor timer is not cancelled and re-created every time: it stays armed and,
+        when it fires early, re-arms itself for what is left of the current deadline.
+        """
         self._timer_kind = kind
-        if seconds:
-            self._timer = self.server.reactor.callLater(seconds, self._timed_out)
+        if not seconds:
+            self._deadline = None
+            return
+        reactor = self.server.reactor
+        self._deadline = deadline = reactor.seconds() + seconds
+        timer = self._timer
+        if timer is None:
+            self._timer = reactor.callLater(seconds, self._check_deadline)
+        elif timer.getTime() > deadline:
+            timer.reset(seconds)
+
+    def _cancel_timer(self) -> None:
+        self._deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if self._deadline is None:
+            return
+        remaining = self._deadline - self.server.reactor.seconds()
+        if remaining > 0:
+            self._timer = self.server.reactor.callLater(remaining, self._check_deadline)
+            return
+        self._timed_out()
 
     def _timed_out(self) -> None:
-        kind, self._timer, self._timer_kind = self._timer_kind, None, ""
+        kind, self._deadline, self._timer_kind = self._timer_kind, None, ""
         connection = self.connection
         if connection is None:
             return

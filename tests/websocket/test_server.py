@@ -14,6 +14,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,19 @@ def test_messages_of_one_connection_keep_their_order(server):
         for index in range(50):
             client.send_text(str(index))
         assert [client.receive() for _ in range(50)] == [f"{i + 1}:{i}" for i in range(50)]
+
+
+def test_replies_to_a_client_that_does_not_read_arrive_whole_and_in_order(server):
+    # 8,000 replies of 2,000 bytes to a client that reads nothing until they are all sent:
+    # more than the sockets' buffers hold, so the server's direct writes must hand the rest
+    # to Twisted's queue and keep every later byte behind it.
+    with WebSocketClient.connect(server.port, "/flood/") as client:
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        client.send_text("8000")
+        time.sleep(1)
+        received = [client.receive() for _ in range(8000)]
+        assert received == [index.to_bytes(2, "big") * 1000 for index in range(8000)]
+        assert client.close() == 1000
 
 
 def test_permessage_deflate_is_negotiated_and_used(server):

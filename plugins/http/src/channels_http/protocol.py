@@ -17,6 +17,7 @@ from twisted.internet.protocol import Factory, Protocol
 
 from channels_core.listeners import StreamListener
 from channels_core.protocols import UpgradeRequest
+from channels_core.transport import write
 
 from .asgi import django_application, run_asgi, static_django_application
 from .connection import HttpConnection, ProtocolError, Request
@@ -121,7 +122,7 @@ class HttpProtocol(Protocol):
             return
         output = connection.receive(data)
         if output:
-            self.transport.write(output)
+            write(self.transport, output)
         if self._timer_kind == "idle" and connection.receiving:
             self._set_timer("request", self.factory.request_timeout)
         if connection.backlog > MAX_BACKLOG and not self._paused:
@@ -341,7 +342,7 @@ class HttpProtocol(Protocol):
             self.status = status
             self._set_timer("", None)
             data = connection.start_response(status, content.get("headers", ()), body, more)
-        self.transport.write(data)
+        write(self.transport, data)
         self.sent += len(body)
         if not more:
             self._finished(connection)
@@ -369,7 +370,7 @@ class HttpProtocol(Protocol):
             return
         if not self.response_started:
             self.status = error.status
-            self.transport.write(connection.error_response(error))
+            write(self.transport, connection.error_response(error))
         if self.factory.access_log:
             self._log_access(False)
         self.transport.loseConnection()

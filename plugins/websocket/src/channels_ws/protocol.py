@@ -24,6 +24,7 @@ from typing import Any
 from twisted.internet.protocol import Protocol
 
 from channels_core.protocols import UpgradeRequest
+from channels_core.transport import write
 
 from .frames import (
     ABNORMAL_CLOSURE,
@@ -150,10 +151,10 @@ class WebSocketProtocol(Protocol):
                     },
                 )
             elif kind == PING:
-                self.transport.write(self.codec.pong(event[1]))
+                write(self.transport, self.codec.pong(event[1]))
             elif kind == CLOSE:
                 self.close_code = event[1]
-                self.transport.write(self.codec.close(event[1]))
+                write(self.transport, self.codec.close(event[1]))
                 self.state = CLOSING
                 self.transport.loseConnection()
                 return
@@ -171,7 +172,8 @@ class WebSocketProtocol(Protocol):
 
     def connectionLost(self, reason: Any = None) -> None:
         """Unbind the reply channel; emit ``websocket.disconnect`` if connect was emitted."""
-        if self._timer is not None and self._timer.active():
+        if self._timer is not None:
+            # An asyncio TimerHandle: cancelling one that already ran is harmless.
             self._timer.cancel()
         self._timer = None
         emitted = bool(self.reply_channel)
@@ -224,12 +226,12 @@ class WebSocketProtocol(Protocol):
         if text is not None:
             if not isinstance(text, str):
                 raise TypeError(f"'text' must be a str, not {type(text).__name__}: {text!r:.60}")
-            self.transport.write(self.codec.text(text))
+            write(self.transport, self.codec.text(text))
         data = content.get("bytes")
         if data is not None:
             if not isinstance(data, bytes):
                 raise TypeError(f"'bytes' must be bytes, not {type(data).__name__}: {data!r:.60}")
-            self.transport.write(self.codec.binary(data))
+            write(self.transport, self.codec.binary(data))
         close = content.get("close")
         if close:
             self.close(NORMAL_CLOSURE if close is True else close)
@@ -240,7 +242,7 @@ class WebSocketProtocol(Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.transport.write(response)
+        write(self.transport, response)
         self.codec = FrameCodec(hub.max_message_size, hub.max_frame_size, deflate)
         self.state = OPEN
         self.request = self.handshake = None
@@ -255,7 +257,7 @@ class WebSocketProtocol(Protocol):
             self._timer.cancel()
             self._timer = None
         self.state = CLOSING
-        self.transport.write(reject(status, reason))
+        write(self.transport, reject(status, reason))
         self.transport.loseConnection()
 
     def close(self, code: int = NORMAL_CLOSURE) -> None:
@@ -266,7 +268,7 @@ class WebSocketProtocol(Protocol):
         frame = self.codec.close(code)
         self.state = CLOSING
         self.close_code = code
-        self.transport.write(frame)
+        write(self.transport, frame)
         self._timer = self.hub.loop.call_later(CLOSE_TIMEOUT, self.transport.abortConnection)
 
     def _abort(self, why: str) -> None:
@@ -300,7 +302,7 @@ class WebSocketProtocol(Protocol):
         elif now - self.idle_since >= hub.ping_timeout:
             self._abort(f"answered no ping for {now - self.idle_since:.0f} s")
             return
-        self.transport.write(self.codec.ping())
+        write(self.transport, self.codec.ping())
 
     def going_away(self) -> None:
         """The server shuts down: close with 1001, or refuse a connection still opening."""
@@ -308,7 +310,7 @@ class WebSocketProtocol(Protocol):
             self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "the server is shutting down")
         elif self.state == OPEN:
             self.close_code = GOING_AWAY
-            self.transport.write(self.codec.close(GOING_AWAY))
+            write(self.transport, self.codec.close(GOING_AWAY))
             self.state = CLOSING
             self.transport.loseConnection()
 

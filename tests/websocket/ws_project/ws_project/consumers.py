@@ -40,6 +40,14 @@ class AsyncEcho(AsyncWebsocketConsumer):
         await self.send(text=f"{self.message['order']}:{text}")
 
 
+class Flood(AsyncWebsocketConsumer):
+    """Answers ``"N"`` with N binary messages of 2,000 bytes, each its index repeated."""
+
+    async def receive(self, text=None, bytes=None, **kwargs):
+        for index in range(int(text)):
+            await self.send(bytes=index.to_bytes(2, "big") * 1000)
+
+
 class JsonEcho(JsonWebsocketConsumer):
     """Echoes JSON, wrapped."""
 

@@ -185,8 +185,12 @@ class Server:
 
 def seconds(value: str) -> float:
     """A wrk duration (``812.00us``, ``1.20ms``, ``2.00s``) in seconds."""
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
-    return float(number) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", value)
+    if match is None:
+        # wrk prints something else (nan, or nothing) when a run has no latency samples.
+        return float("nan")
+    number, unit = match.groups()
+    return float(number) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
 
 
 def measure_http(server: Server, wrk: str, duration: int) -> dict:

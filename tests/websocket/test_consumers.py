@@ -12,7 +12,9 @@ from channels_core import Group, Message, route, route_class
 from channels_core.exceptions import ImproperlyConfigured
 from channels_core.testing import Client, SimpleChannelTestCase
 from channels_ws import (
+    AsyncJsonWebsocketConsumer,
     AsyncWebsocketConsumer,
+    AsyncWebsocketDemultiplexer,
     JsonWebsocketConsumer,
     WebsocketConsumer,
     WebsocketDemultiplexer,
@@ -61,6 +63,19 @@ class Demux(WebsocketDemultiplexer):
     consumers = {"echo": Stream}
 
 
+class AsyncStream(AsyncJsonWebsocketConsumer):
+    async def connect(self, message, multiplexer, **kwargs):
+        await self.accept()
+        await multiplexer.send({"hello": multiplexer.stream})
+
+    async def receive(self, content, multiplexer, **kwargs):
+        await multiplexer.send({"echo": content})
+
+
+class AsyncDemux(AsyncWebsocketDemultiplexer):
+    consumers = {"one": AsyncStream, "two": AsyncStream}
+
+
 class Ordered(WebsocketConsumer):
     strict_ordering = True
 
@@ -79,6 +94,7 @@ ROUTES = [
     route_class(AsyncRoom, path=r"^/async/$"),
     route_class(Compact, path=r"^/compact/$"),
     route_class(Demux, path=r"^/demux/$"),
+    route_class(AsyncDemux, path=r"^/async-demux/$"),
     route_class(Ordered, path=r"^/ordered/$"),
     route("websocket.connect", session_reader, path=r"^/session/$"),
 ]
@@ -133,6 +149,27 @@ class ConsumerTests(SimpleChannelTestCase):
             "stream": "echo",
             "payload": {"echo": {"n": 2}},
         }
+
+    def test_async_demultiplexer_routes_payloads_by_stream_on_the_loop(self):
+        client = Client()
+        client.send_and_consume("websocket.connect", {"path": "/async-demux/"})
+        assert client.receive() == {"accept": True}
+        hellos = [json.loads(client.receive()["text"]) for _ in range(2)]
+        assert hellos == [
+            {"stream": "one", "payload": {"hello": "one"}},
+            {"stream": "two", "payload": {"hello": "two"}},
+        ]
+        frame = json.dumps({"stream": "two", "payload": {"n": 3}})
+        client.send_and_consume("websocket.receive", {"path": "/async-demux/", "text": frame})
+        assert json.loads(client.receive()["text"]) == {
+            "stream": "two",
+            "payload": {"echo": {"n": 3}},
+        }
+        with pytest.raises(ValueError, match="stream 'three', which it does not have"):
+            client.send_and_consume(
+                "websocket.receive",
+                {"path": "/async-demux/", "text": json.dumps({"stream": "three", "payload": {}})},
+            )
 
     def test_demultiplexer_refuses_unknown_streams_and_bad_frames(self):
         client = Client()

@@ -17,6 +17,7 @@ _EXPORTS = {
     "JsonWebsocketConsumer": ".consumers",
     "AsyncJsonWebsocketConsumer": ".consumers",
     "WebsocketDemultiplexer": ".consumers",
+    "AsyncWebsocketDemultiplexer": ".consumers",
     "WebsocketMultiplexer": ".consumers",
     "http_session": ".auth",
     "channel_session_user": ".auth",
@@ -32,6 +33,7 @@ __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
     "JsonWebsocketConsumer",
     "AsyncJsonWebsocketConsumer",
     "WebsocketDemultiplexer",
+    "AsyncWebsocketDemultiplexer",
     "WebsocketMultiplexer",
     "http_session",
     "channel_session_user",
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from .consumers import (
         AsyncJsonWebsocketConsumer,
         AsyncWebsocketConsumer,
+        AsyncWebsocketDemultiplexer,
         JsonWebsocketConsumer,
         WebsocketConsumer,
         WebsocketDemultiplexer,

@@ -166,6 +166,12 @@ class AsyncWebsocketConsumer(WebsocketConsumer, AsyncConsumer):
         """Accept the connection; override to check it first."""
         await self.accept()
 
+    async def accept(self, subprotocol: str | None = None) -> None:
+        """Accept the connection (a demultiplexed consumer's accept does nothing)."""
+        sending = WebsocketConsumer.accept(self, subprotocol)
+        if sending is not None:
+            await sending
+
     async def raw_receive(self, message: Message, **kwargs: Any) -> None:
         """:meth:`receive` with the message's text or bytes."""
         await self.receive(text=message.get("text"), bytes=message.get("bytes"), **kwargs)
@@ -272,30 +278,20 @@ class WebsocketMultiplexer:
         return Group(name).send({"text": json.dumps(cls.envelope(stream, payload))})
 
 
-class WebsocketDemultiplexer(JsonWebsocketConsumer):
-    """Several consumers on one connection: frames are ``{"stream": name, "payload": {...}}``.
-
-    ``consumers = {"echo": EchoConsumer}`` maps streams to consumer classes (sync, usually
-    :class:`JsonWebsocketConsumer`). Each gets ``connect`` and ``disconnect``, and the
-    ``receive`` of its stream with the payload, with a ``multiplexer`` keyword argument whose
-    ``send(payload)`` answers on the same stream and whose ``stream`` names it.
-    """
+class DemultiplexerMixin:
+    """What the sync and async demultiplexers share: the streams, and how a frame or an
+    event reaches a stream's consumer."""
 
     consumers: ClassVar[dict[str, type]] = {}
 
-    def _dispatch(self, stream: str, message: Message, **kwargs: Any) -> None:
-        multiplexer = WebsocketMultiplexer(stream, message.reply_channel, self.encode_json)
-        kwargs["multiplexer"] = multiplexer
-        get_handler(self.consumers[stream], message, kwargs)(message, **kwargs)
+    def _handler(self, stream: str, message: Message, kwargs: dict) -> Callable:
+        kwargs["multiplexer"] = WebsocketMultiplexer(
+            stream, message.reply_channel, self.encode_json
+        )
+        return get_handler(self.consumers[stream], message, kwargs)
 
-    def connect(self, message: Message, **kwargs: Any) -> None:
-        """Accept, and give every stream's consumer its connect."""
-        self.accept()
-        for stream in self.consumers:
-            self._dispatch(stream, message, **kwargs)
-
-    def receive(self, content: Any, **kwargs: Any) -> None:
-        """Hand the payload to the consumer of its stream."""
+    def _frame(self, content: Any) -> tuple[str, Message]:
+        """The stream of a frame, and the message its consumer receives."""
         if not isinstance(content, dict) or not isinstance(content.get("payload"), dict):
             raise ValueError(
                 f"{type(self).__qualname__} got {content!r:.80}; frames must be JSON objects "
@@ -309,6 +305,30 @@ class WebsocketDemultiplexer(JsonWebsocketConsumer):
             )
         message = self.message.copy()
         message.content["text"] = self.encode_json(content["payload"])
+        return stream, message
+
+
+class WebsocketDemultiplexer(DemultiplexerMixin, JsonWebsocketConsumer):
+    """Several consumers on one connection: frames are ``{"stream": name, "payload": {...}}``.
+
+    ``consumers = {"echo": EchoConsumer}`` maps streams to consumer classes (sync, usually
+    :class:`JsonWebsocketConsumer`). Each gets ``connect`` and ``disconnect``, and the
+    ``receive`` of its stream with the payload, with a ``multiplexer`` keyword argument whose
+    ``send(payload)`` answers on the same stream and whose ``stream`` names it.
+    """
+
+    def _dispatch(self, stream: str, message: Message, **kwargs: Any) -> None:
+        self._handler(stream, message, kwargs)(message, **kwargs)
+
+    def connect(self, message: Message, **kwargs: Any) -> None:
+        """Accept, and give every stream's consumer its connect."""
+        self.accept()
+        for stream in self.consumers:
+            self._dispatch(stream, message, **kwargs)
+
+    def receive(self, content: Any, **kwargs: Any) -> None:
+        """Hand the payload to the consumer of its stream."""
+        stream, message = self._frame(content)
         self._dispatch(stream, message, **kwargs)
 
     def disconnect(self, message: Message, **kwargs: Any) -> None:
@@ -317,9 +337,34 @@ class WebsocketDemultiplexer(JsonWebsocketConsumer):
             self._dispatch(stream, message, **kwargs)
 
 
+class AsyncWebsocketDemultiplexer(DemultiplexerMixin, AsyncJsonWebsocketConsumer):
+    """:class:`WebsocketDemultiplexer` on the event loop: the stream consumers are async
+    (usually :class:`AsyncJsonWebsocketConsumer`), and their ``multiplexer.send`` is awaited."""
+
+    async def _dispatch(self, stream: str, message: Message, **kwargs: Any) -> None:
+        await self._handler(stream, message, kwargs)(message, **kwargs)
+
+    async def connect(self, message: Message, **kwargs: Any) -> None:
+        """Accept, and give every stream's consumer its connect."""
+        await self.accept()
+        for stream in self.consumers:
+            await self._dispatch(stream, message, **kwargs)
+
+    async def receive(self, content: Any, **kwargs: Any) -> None:
+        """Hand the payload to the consumer of its stream."""
+        stream, message = self._frame(content)
+        await self._dispatch(stream, message, **kwargs)
+
+    async def disconnect(self, message: Message, **kwargs: Any) -> None:
+        """Give every stream's consumer its disconnect."""
+        for stream in self.consumers:
+            await self._dispatch(stream, message, **kwargs)
+
+
 __all__ = [
     "AsyncJsonWebsocketConsumer",
     "AsyncWebsocketConsumer",
+    "AsyncWebsocketDemultiplexer",
     "JsonWebsocketConsumer",
     "WebsocketConsumer",
     "WebsocketDemultiplexer",

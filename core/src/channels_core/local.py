@@ -8,8 +8,14 @@ is handed to the handler's event loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
+from typing import Any
+
+from .exceptions import LayerClosed
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict], None]
 
@@ -49,3 +55,19 @@ def deliver(name: str, content: dict) -> bool:
     else:
         loop.call_soon_threadsafe(handler, content)
     return True
+
+
+async def deliver_from_layer(layer: Any, prefix: str) -> None:
+    """Hand what *layer* holds for channels under *prefix* to their local handlers.
+
+    Runs until the layer closes. This is how group sends and sends from other processes
+    reach the connections a process serves; a message for a connection that is gone is
+    dropped.
+    """
+    while True:
+        try:
+            channel, content = await layer.receive_prefix(prefix)
+        except LayerClosed:
+            return
+        if not deliver(channel, content):
+            logger.debug("Dropped a message for %s: its connection is gone.", channel)

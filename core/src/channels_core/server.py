@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import local
-from .exceptions import ImproperlyConfigured, LayerClosed, PluginError
+from .exceptions import ImproperlyConfigured, PluginError
 from .layers import DEFAULT_CHANNEL_LAYER, get_channel_layer
 from .names import check_channel_name, random_suffix
 
@@ -183,7 +183,7 @@ class ProtocolServer:
         process_prefix = self.layer.process_prefix(prefix)
         if process_prefix not in self._reply_tasks:
             self._reply_tasks[process_prefix] = self.loop.create_task(
-                self._receive_replies(process_prefix)
+                local.deliver_from_layer(self.layer, process_prefix)
             )
         return check_channel_name(process_prefix + random_suffix())
 
@@ -216,16 +216,6 @@ class ProtocolServer:
         self._emit_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("Emitting an event failed.", exc_info=task.exception())
-
-    async def _receive_replies(self, prefix: str) -> None:
-        """Take what the layer holds for this server's reply channels and deliver it."""
-        while True:
-            try:
-                channel, content = await self.layer.receive_prefix(prefix)
-            except LayerClosed:
-                return
-            if not local.deliver(channel, content):
-                logger.debug("Dropped a message for %s: its connection is gone.", channel)
 
     # Lifecycle ---------------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from typing import Any
 
 from channels_core import local
-from channels_core.exceptions import LayerClosed
 from channels_core.layers import DEFAULT_CHANNEL_LAYER, get_channel_layer
 from channels_core.names import check_channel_name, random_suffix
 
@@ -101,18 +100,9 @@ class ChannelsApplication:
         process_prefix = self.layer.process_prefix(prefix)
         if process_prefix not in self._receivers:
             self._receivers[process_prefix] = asyncio.get_running_loop().create_task(
-                self._receive_replies(process_prefix)
+                local.deliver_from_layer(self.layer, process_prefix)
             )
         return check_channel_name(process_prefix + random_suffix())
-
-    async def _receive_replies(self, prefix: str) -> None:
-        while True:
-            try:
-                channel, content = await self.layer.receive_prefix(prefix)
-            except LayerClosed:
-                return
-            if not local.deliver(channel, content):
-                logger.debug("Dropped a message for %s: its connection is gone.", channel)
 
     async def emit(self, channel: str, content: dict) -> bool:
         """Run the routed consumer (its exception propagates); False when no route matched.

@@ -1,4 +1,7 @@
-"""Django settings for the kernel's tests: configured once, unless a parent conftest did.
+"""Django settings for the in-process tests of every distribution, configured once.
+
+Tests that need a whole project (servers, workers, the demos) run it in subprocesses with its
+own settings module.
 
 Tests change ``CHANNEL_LAYERS``/``CHANNELS`` with Django's ``override_settings``; the
 ``setting_changed`` receiver the ``channels_core`` app connects forgets the cached settings,

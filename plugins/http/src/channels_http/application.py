@@ -34,6 +34,9 @@ from .asgi import django_application, run_asgi
 
 logger = logging.getLogger(__name__)
 
+# How long the application waits, after a complete response, for its consumer to finish.
+CLEANUP_TIMEOUT = 10.0
+
 HTTP_REQUEST = "http.request"
 HTTP_RESPONSE = "http.response"
 # What the consumer task puts in a request's reply queue when it failed, or the client left.
@@ -179,6 +182,10 @@ class ChannelsApplication:
             local.unbind(reply_channel)
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+        # The response is complete, but the consumer may still be cleaning up (Django closes
+        # the response and the request body after sending). Returning now would let the ASGI
+        # server, or a loop that is shutting down, cancel that clean-up half-way.
+        await asyncio.wait({consumer}, timeout=CLEANUP_TIMEOUT)
 
     async def _consume(self, content: dict, replies: asyncio.Queue) -> None:
         """The routed consumer, else Django's views; a failure becomes a 500."""

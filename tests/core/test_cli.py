@@ -68,7 +68,7 @@ def test_hooks_json_lists_every_hookspec_with_its_summary():
     assert result.returncode == 0, result.stderr
     report = {hook["name"]: hook for hook in json.loads(result.stdout)}
     assert sorted(report) == HOOKS
-    assert report["channels_register_layers"]["plugins"] == ["memory"]
+    assert "memory" in report["channels_register_layers"]["plugins"]
     assert report["channels_register_layers"]["description"] == (
         "Register channel layer classes under short names."
     )

@@ -6,9 +6,9 @@ loads no plugin and touches no setting.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .exports import lazy_getattr
 from .plugins import hookimpl
 
 __version__ = "0.1.0"
@@ -72,10 +72,4 @@ if TYPE_CHECKING:
     from .sessions import channel_session
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'channels_core' has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

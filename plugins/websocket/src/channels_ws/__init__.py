@@ -6,8 +6,9 @@ import ``channels_ws.plugin`` without Django settings).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from channels_core.exports import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -61,10 +62,4 @@ if TYPE_CHECKING:
     from .ordering import enforce_ordering
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'channels_ws' has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -36,7 +36,7 @@ def test_a_dotted_path_builds_the_layer():
     [
         (
             {"BACKEND": "rabbit"},
-            "BACKEND 'rabbit' is not an installed channel layer; installed layers: 'memory'",
+            "BACKEND 'rabbit' is not an installed channel layer; installed layers: .*'memory'",
         ),
         ({"BACKEND": "rabbit"}, "Install the distribution that provides 'rabbit' or use one"),
         ({"BACKEND": "no.such.Layer"}, "BACKEND 'no.such.Layer' cannot be imported"),

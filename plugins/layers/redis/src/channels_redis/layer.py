@@ -1,38 +1,49 @@
-"""The Redis channel layer: channels and groups on one Redis server, shared by processes.
+"""The Redis channel layer: channels and groups on Redis servers, shared by processes.
 
-Keys, all under the layer's ``prefix``:
+Keys, all under the layer's ``prefix``, each with a hash tag so that one channel's, one process
+prefix's or one group's keys share a Redis Cluster slot:
 
-``c:<channel>``
+``c:{<channel>}``
     a list of entries ``<expires_at>|<packed message>`` for a normal channel;
-``p:<process prefix>``
+``p:{<process prefix>}``
     one list per process prefix (``specific.XXXX!``) of entries
     ``<expires_at>|<channel>|<packed message>``, so one waiting pop serves every reply channel
-    of a process; ``n:<process prefix>`` is a hash counting each channel's entries, for capacity;
-``g:<group>``
-    a sorted set of member channels scored by membership expiry, and ``gc:<group>`` the hash of
-    each member's capacity (fixed at ``group_add``, so a group send needs no glob matching);
-``full`` and ``full:<channel>``
-    counters of sends refused at capacity.
+    of a process; ``n:{<process prefix>}`` is a hash counting each channel's entries, for
+    capacity;
+``g:{<group>}``
+    a sorted set of member channels scored by membership expiry, and ``gc:{<group>}`` the hash
+    of each member's capacity (fixed at ``group_add``, so a group send needs no glob matching);
+``f:{<channel>}`` and ``f:{<process prefix>}``
+    counters of sends refused at capacity (a hash by channel for a process prefix).
 
-A send or a group send is one Lua script (one round trip). A receive waits with ``BLPOP`` in a
-task of its own, one per list in this process: a receive that is cancelled leaves the task
-running, and what the task pops is buffered here for the next receive, so no message is lost
-to a cancellation and every receiver of this process sees one list's messages in order.
+With several ``hosts``, a consistent-hash ring places each channel (a process-specific one by
+its process prefix) and each group on one of them; see :mod:`channels_redis.hosts`.
+
+A send is one Lua script call (one round trip). A group send is one call on a one-server layer;
+otherwise one call fetches the members and one call per server (per node of a Redis Cluster)
+pushes to all of that server's members. A receive registers a future and this process runs one
+popping task per Redis list it waits on: ``BLPOP``, one message at a time, for a normal channel
+(its list is shared with other processes, so nobody hoards it), and for a process list, which
+only this process reads, a script that pops a whole batch and frees its capacity in one call.
+Popping tasks are never cancelled mid-command, so a cancelled receive loses nothing: what is
+popped for nobody is buffered for the next receive, and :meth:`close` puts what is buffered
+back at the head of its list.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import re
 import time
 from collections import OrderedDict, deque
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError
 
 from channels_core.exceptions import (
     ChannelFull,
@@ -45,185 +56,221 @@ from channels_core.layers import BaseChannelLayer, LayerStats
 from channels_core.names import check_channel_name, check_group_name, process_prefix
 from channels_core.serialization import pack, unpack
 
+from . import scripts
+from .crypto import MessageCipher
+from .hosts import BLOCK_SECONDS, DEFAULT_HOST, OUTAGE_ERRORS, HashRing, Shard, make_shard
+
 logger = logging.getLogger(__name__)
 
-# A BLPOP waits this long (seconds) before its task checks whether anybody still waits; the
-# socket timeout must be longer, or a quiet channel would look like a dead server.
-_BLOCK_SECONDS = 1.0
-_SOCKET_TIMEOUT = 5.0
-_CONNECT_TIMEOUT = 2.0
-# push(channel, capacity) appends the entry to the channel's list and returns 0, or counts a
-# refused send and returns 1 when the channel is full. A per-channel refusal counter lives a
-# day after its last increment.
-_PUSH = """
-local prefix, now, expires_at, ttl, payload = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local function push(channel, capacity)
-  local bang = string.find(channel, '!', 1, true)
-  local list, counts, entry, n
-  if bang then
-    local owner = string.sub(channel, 1, bang)
-    list, counts = prefix .. 'p:' .. owner, prefix .. 'n:' .. owner
-    entry = expires_at .. '|' .. channel .. '|' .. payload
-    n = tonumber(redis.call('HGET', counts, channel) or '0')
-  else
-    list = prefix .. 'c:' .. channel
-    entry = expires_at .. '|' .. payload
-    n = redis.call('LLEN', list)
-    -- Expired entries at the head do not hold capacity.
-    while n >= capacity and n > 0 do
-      local head = redis.call('LINDEX', list, 0)
-      if tonumber(string.sub(head, 1, string.find(head, '|', 1, true) - 1)) > now then break end
-      redis.call('LPOP', list)
-      n = n - 1
-    end
-  end
-  if n >= capacity then
-    redis.call('INCR', prefix .. 'full')
-    redis.call('INCR', prefix .. 'full:' .. channel)
-    redis.call('EXPIRE', prefix .. 'full:' .. channel, 86400)
-    return 1
-  end
-  redis.call('RPUSH', list, entry)
-  redis.call('EXPIRE', list, ttl)
-  if counts then
-    redis.call('HINCRBY', counts, channel, 1)
-    redis.call('EXPIRE', counts, ttl)
-  end
-  return 0
-end
-"""
-
-# ARGV: prefix, now, expires_at, ttl, payload, channel, capacity.
-_SEND = _PUSH + "return push(ARGV[6], tonumber(ARGV[7]))\n"
-
-# ARGV: prefix, now, expires_at, ttl, payload, group. Returns how many members were full.
-_GROUP_SEND = (
-    _PUSH
-    + """
-local members_key, capacities_key = prefix .. 'g:' .. ARGV[6], prefix .. 'gc:' .. ARGV[6]
-local expired = redis.call('ZRANGEBYSCORE', members_key, '-inf', now)
-if #expired > 0 then
-  redis.call('ZREM', members_key, unpack(expired))
-  redis.call('HDEL', capacities_key, unpack(expired))
-end
-local members = redis.call('ZRANGE', members_key, 0, -1)
-local full = 0
-for _, channel in ipairs(members) do
-  full = full + push(channel, tonumber(redis.call('HGET', capacities_key, channel) or '1'))
-end
-return full
-"""
-)
+# A process list's popping task takes at most this many entries (and about this many bytes)
+# per script call.
+_BATCH_COUNT = 1000
+_BATCH_BYTES = 4 * 1024 * 1024
+_ROUTE_CACHE_SIZE = 10_000
+_LOGGED_CHANNELS_MAX = 1000
 
 
-def _log_failure(fetch: asyncio.Task) -> None:
-    if not fetch.cancelled() and fetch.exception() is not None:
-        logger.debug("A Redis pop failed: %s", fetch.exception())
+def _script(text: str) -> AsyncScript:
+    return AsyncScript(None, text.encode())
 
 
-def _parse_host(host: Any) -> str:
-    """The URL of one ``hosts`` entry: a ``redis://`` URL or a ``(host, port)`` pair."""
-    if isinstance(host, str) and host.startswith(("redis://", "rediss://", "unix://")):
-        return host
-    if isinstance(host, (tuple, list)) and len(host) == 2 and isinstance(host[1], int):
-        return f"redis://{host[0]}:{host[1]}/0"
-    raise ImproperlyConfigured(
-        f"Redis layer host {host!r} is neither a URL nor a (host, port) pair: use "
-        "'redis://127.0.0.1:6379/0' or ('127.0.0.1', 6379)."
-    )
+def _resolve(future: asyncio.Future | None, value: bool) -> None:
+    if future is not None and not future.done():
+        future.set_result(value)
+
+
+class _PoppedList:
+    """A Redis list this process pops from: its waiting receives and its popping task."""
+
+    __slots__ = (
+        "blocked",
+        "channel",
+        "client",
+        "client_id",
+        "connection",
+        "counts",
+        "key",
+        "owner",
+        "shard",
+        "task",
+        "waiting",
+        "waiting_up",
+        "wakeup",
+    )  # fmt: skip
+
+    def __init__(self, shard: Shard, key: str, counts: str, owner: str | None, channel: str):
+        self.shard = shard
+        self.key = key
+        self.counts = counts
+        self.owner = owner  # the process prefix of a process list, None for a normal channel
+        self.channel = channel
+        # Receives waiting for a message; one that is handed a message no longer counts, so
+        # the popping task pops only for receives that wait (no hoarding).
+        self.waiting = 0
+        # While the popping task waits for a receive: the future a receive resolves.
+        self.wakeup: asyncio.Future | None = None
+        self.task: asyncio.Task | None = None
+        self.connection: Any = None
+        self.client: aioredis.Redis | None = None
+        self.client_id: int | None = None
+        self.blocked = False
+        self.waiting_up = False
 
 
 class RedisChannelLayer(BaseChannelLayer):
-    """The ``redis`` layer: channels and groups on a Redis server.
+    """The ``redis`` layer: channels and groups on one or several Redis deployments.
 
-    Extra options: ``hosts``, a list with one Redis URL (``redis://host:port/db``) or
-    ``(host, port)`` pair (default ``redis://127.0.0.1:6379/0``), and ``prefix``, the start
-    of every key this layer uses (default ``"channels:"``).
+    Extra options: ``hosts``, a list of Redis hosts (default ``['redis://127.0.0.1:6379/0']``;
+    every form is in :mod:`channels_redis.hosts` and ``docs/redis.md``), ``prefix``, the start
+    of every key this layer uses (default ``"channels:"``), and ``symmetric_encryption_keys``,
+    a list of keys that encrypt messages at rest (the first encrypts, all decrypt).
     """
 
-    config_keys = ("hosts", "prefix")
+    config_keys = ("hosts", "prefix", "symmetric_encryption_keys")
 
     def __init__(
-        self, hosts: list[Any] | None = None, prefix: str = "channels:", **config: Any
+        self,
+        hosts: list[Any] | None = None,
+        prefix: str = "channels:",
+        symmetric_encryption_keys: list[str] | None = None,
+        **config: Any,
     ) -> None:
         super().__init__(**config)
-        hosts = ["redis://127.0.0.1:6379/0"] if hosts is None else hosts
-        if not isinstance(hosts, (list, tuple)) or len(hosts) != 1:
+        hosts = [DEFAULT_HOST] if hosts is None else hosts
+        if not isinstance(hosts, (list, tuple)) or not hosts:
             raise ImproperlyConfigured(
-                f"Redis layer option 'hosts' is {hosts!r}; it must be a list of exactly one "
-                "host (sharding over several is not supported yet), such as "
-                "['redis://127.0.0.1:6379/0']."
+                f"Redis layer option 'hosts' is {hosts!r}; it must be a non-empty list of "
+                "hosts, such as ['redis://127.0.0.1:6379/0']."
             )
-        if not isinstance(prefix, str) or not prefix:
+        if not isinstance(prefix, str) or not prefix or re.search(r"[{}]", prefix):
             raise ImproperlyConfigured(
                 f"Redis layer option 'prefix' is {prefix!r}; it must be a non-empty string "
-                "such as 'channels:'."
+                "without braces (they mark Redis Cluster hash tags), such as 'channels:'."
             )
-        self.url = _parse_host(hosts[0])
         self.prefix = prefix
-        self._redis = aioredis.Redis.from_url(
-            self.url,
-            socket_timeout=_SOCKET_TIMEOUT,
-            socket_connect_timeout=_CONNECT_TIMEOUT,
-            retry=Retry(NoBackoff(), 0),
+        self.shards = [make_shard(host) for host in hosts]
+        names = [shard.name for shard in self.shards]
+        if len(set(names)) != len(names):
+            raise ImproperlyConfigured(
+                f"Redis layer option 'hosts' names a server twice ({', '.join(names)}): list "
+                "each server once."
+            )
+        self._ring = HashRing(names) if len(self.shards) > 1 else None
+        self._cipher = (
+            None if symmetric_encryption_keys is None else MessageCipher(symmetric_encryption_keys)
         )
-        self._send_script = self._redis.register_script(_SEND)
-        self._group_send_script = self._redis.register_script(_GROUP_SEND)
+        # Scripts are called with the client of a shard (AsyncScript loads them where missing).
+        self._send_script = _script(scripts.SEND)
+        self._push_many_script = _script(scripts.PUSH_MANY)
+        self._push_many_cluster_script = _script(scripts.CLUSTER_FLAGS + scripts.PUSH_MANY)
+        self._members_script = _script(scripts.GROUP_MEMBERS)
+        self._group_send_local_script = _script(scripts.GROUP_SEND_LOCAL)
+        self._group_add_script = _script(scripts.GROUP_ADD)
+        self._group_discard_script = _script(scripts.GROUP_DISCARD)
+        self._pop_batch_script = _script(scripts.POP_BATCH)
+        self._push_back_script = _script(scripts.PUSH_BACK)
         self._closed = False
+        self._routes: dict[str, tuple[Shard, tuple[str, str, str]]] = {}
         # Popped but not yet received messages, per channel: (expires_at, packed message).
         self._buffers: dict[str, deque[tuple[float, bytes]]] = {}
         # Per process prefix: the channels with buffered messages, in arrival order.
         self._ready: dict[str, OrderedDict[str, None]] = {}
-        # The popping task of each Redis list, and how many receives wait on it.
-        self._fetches: dict[str, asyncio.Task] = {}
-        self._waiting: dict[str, int] = {}
+        # Futures of waiting receives, per channel and (receive_prefix) per process prefix.
+        self._waiters: dict[str, deque[asyncio.Future]] = {}
+        self._prefix_waiters: dict[str, deque[asyncio.Future]] = {}
+        self._lists: dict[str, _PoppedList] = {}
+        #: Messages dropped because no key decrypted them (or they were not messages at all).
+        self.undecryptable_count = 0
+        self._undecryptable_logged: set[str] = set()
+
+    # Routing ----------------------------------------------------------------------------
+
+    def _shard_for(self, name: str) -> Shard:
+        if self._ring is None:
+            return self.shards[0]
+        return self.shards[self._ring.index(name)]
+
+    def _route(self, channel: str) -> tuple[Shard, tuple[str, str, str]]:
+        """The shard of *channel* and its keys: list, counts, refusals."""
+        route = self._routes.get(channel)
+        if route is None:
+            if "!" in channel:
+                tag, kind = process_prefix(channel), "p:"
+            else:
+                tag, kind = channel, "c:"
+            prefix = self.prefix
+            keys = (f"{prefix}{kind}{{{tag}}}", f"{prefix}n:{{{tag}}}", f"{prefix}f:{{{tag}}}")
+            route = (self._shard_for(tag), keys)
+            if len(self._routes) >= _ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            self._routes[channel] = route
+        return route
+
+    def _group_route(self, group: str) -> tuple[Shard, list[str]]:
+        return self._shard_for(group), [
+            f"{self.prefix}g:{{{group}}}",
+            f"{self.prefix}gc:{{{group}}}",
+        ]
+
+    async def _run(self, shard: Shard, call: Any) -> Any:
+        """``shard.run(call)``, but LayerClosed once this layer is closed."""
+        try:
+            return await shard.run(call)
+        except LayerUnavailable:
+            self._check_open()
+            raise
+
+    async def _script(
+        self,
+        shard: Shard,
+        script: Any,
+        keys: list[str] | tuple[str, ...],
+        args: list[Any],
+        client: Any = None,
+    ) -> Any:
+        return await self._run(shard, functools.partial(shard.script, script, keys, args, client))
 
     # Sending ----------------------------------------------------------------------------
+
+    def _encode(self, message: dict) -> bytes:
+        data = pack(message, self.max_message_size)
+        if self._cipher is not None:
+            data = self._cipher.encrypt(data)
+        return data
+
+    def _push_args(self, data: bytes) -> list[Any]:
+        now = time.time()
+        return [repr(now), repr(now + self.expiry), int(self.expiry) + 1, data]
 
     async def send(self, channel: str, message: dict) -> None:
         """Put *message* on *channel*; see :meth:`BaseChannelLayer.send`."""
         check_channel_name(channel)
-        data = pack(message, self.max_message_size)
+        data = self._encode(message)
         self._check_open()
         capacity = self.capacity_for(channel)
-        full = await self._call(self._send_script, args=[*self._push_args(data), channel, capacity])
+        shard, keys = self._route(channel)
+        full = await self._script(
+            shard, self._send_script, keys, [*self._push_args(data), channel, capacity]
+        )
         if full:
             raise ChannelFull(
                 f"Channel {channel!r} holds {capacity} messages, its capacity: receive from it "
                 "faster, retry later, or raise its capacity (capacity or channel_capacity)."
             )
 
-    def _push_args(self, data: bytes) -> list[Any]:
-        now = time.time()
-        return [self.prefix, repr(now), repr(now + self.expiry), int(self.expiry) + 1, data]
-
-    async def _call(self, command: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run one Redis call, turning connection failures into LayerUnavailable."""
-        try:
-            return await command(*args, **kwargs)
-        except (RedisError, OSError) as error:
-            if self._closed:
-                raise self._closed_error() from error
-            raise LayerUnavailable(
-                f"The Redis server at {self.url} cannot be reached ({error}): start it, or "
-                "fix the layer's 'hosts' option."
-            ) from error
-
     # Receiving --------------------------------------------------------------------------
 
     async def receive(self, channel: str) -> dict:
         """Wait for the next message on *channel*; see :meth:`BaseChannelLayer.receive`."""
         check_channel_name(channel)
-        if "!" in channel:
-            key = f"{self.prefix}p:{process_prefix(channel)}"
-        else:
-            key = f"{self.prefix}c:{channel}"
         while True:
             self._check_open()
             data = self._take(channel)
-            if data is not None:
-                return unpack(data)
-            await self._wait_fetch(key)
+            if data is None:
+                _, data = await self._wait(self._popped_list(channel), self._waiters, channel)
+            message = self._decode(channel, data)
+            if message is not None:
+                return message
 
     async def receive_prefix(self, prefix: str) -> tuple[str, dict]:
         """Wait for a message on any channel under *prefix* (``specific.XXXX!``)."""
@@ -234,16 +281,16 @@ class RedisChannelLayer(BaseChannelLayer):
                 f"'specific.Ab12!', not {prefix!r}: pass layer.process_prefix() or the part "
                 "of a channel name up to and including its '!'."
             )
-        key = f"{self.prefix}p:{prefix}"
         while True:
             self._check_open()
-            ready = self._ready.get(prefix)
-            while ready:
-                channel = next(iter(ready))
-                data = self._take(channel)
-                if data is not None:
-                    return channel, unpack(data)
-            await self._wait_fetch(key)
+            channel, data = self._take_ready(prefix)
+            if data is None:
+                channel, data = await self._wait(
+                    self._popped_list(prefix), self._prefix_waiters, prefix
+                )
+            message = self._decode(channel, data)
+            if message is not None:
+                return channel, message
 
     def _take(self, channel: str) -> bytes | None:
         """The next unexpired buffered message of *channel*, or None."""
@@ -254,66 +301,272 @@ class RedisChannelLayer(BaseChannelLayer):
             if not buffer:
                 del self._buffers[channel]
                 if "!" in channel:
-                    ready = self._ready[process_prefix(channel)]
+                    owner = process_prefix(channel)
+                    ready = self._ready[owner]
                     del ready[channel]
+                    if not ready:
+                        del self._ready[owner]
             if expires_at > now:
                 return data
         return None
 
-    async def _wait_fetch(self, key: str) -> None:
-        """Wait until the popping task of *key* (started if needed) has popped something."""
-        fetch = self._fetches.get(key)
-        if fetch is None:
-            fetch = self._fetches[key] = asyncio.get_running_loop().create_task(self._fetch(key))
-            # Its error is raised by the receives waiting on it; with none left, it is logged.
-            fetch.add_done_callback(_log_failure)
-        self._waiting[key] = self._waiting.get(key, 0) + 1
-        try:
-            # asyncio.wait, not await: cancelling this receive must not cancel the pop.
-            await asyncio.wait([fetch])
-        finally:
-            self._waiting[key] -= 1
-            if not self._waiting[key]:
-                del self._waiting[key]
-        if fetch.cancelled():
-            self._check_open()
-        elif fetch.exception() is not None:
-            raise fetch.exception()
+    def _take_ready(self, owner: str) -> tuple[str, bytes | None]:
+        """A buffered message of any channel of *owner*: ``(channel, data)``, data None if none."""
+        ready = self._ready.get(owner)
+        while ready:
+            channel = next(iter(ready))
+            data = self._take(channel)
+            if data is not None:
+                return channel, data
+        return "", None
 
-    async def _fetch(self, key: str) -> None:
-        """Pop one entry of *key* into the buffers; end early when nobody waits any more."""
+    def _decode(self, channel: str, data: bytes) -> dict | None:
+        """The message in *data*, or None (logged once per channel, counted) if unreadable."""
+        if self._cipher is not None:
+            data = self._cipher.decrypt(data)
         try:
-            while True:
-                popped = await self._call(self._redis.blpop, [key], timeout=_BLOCK_SECONDS)
-                if popped is not None:
-                    await self._buffer(key, popped[1])
-                    return
-                if not self._waiting.get(key):
-                    return
-        finally:
-            if self._fetches.get(key) is asyncio.current_task():
-                del self._fetches[key]
+            message = None if data is None else unpack(data)
+        except ValueError:
+            message = None
+        if isinstance(message, dict):
+            return message
+        self.undecryptable_count += 1
+        if channel not in self._undecryptable_logged:
+            if len(self._undecryptable_logged) >= _LOGGED_CHANNELS_MAX:
+                self._undecryptable_logged.clear()
+            self._undecryptable_logged.add(channel)
+            logger.error(
+                "A message on channel %r could not be %s, so it was dropped: every process "
+                "sharing this Redis prefix needs the same symmetric_encryption_keys (the old "
+                "key kept after the new one while rotating). Later failures on this channel "
+                "are counted in layer.undecryptable_count, not logged.",
+                channel,
+                "decrypted with any of the layer's symmetric_encryption_keys"
+                if self._cipher is not None
+                else "read as a message (is it encrypted? this layer has no "
+                "symmetric_encryption_keys)",
+            )
+        return None
 
-    async def _buffer(self, key: str, entry: bytes) -> None:
-        expires_text, _, rest = entry.partition(b"|")
-        expires_at = float(expires_text)
-        if key.startswith(f"{self.prefix}p:"):
-            owner = key[len(self.prefix) + 2 :]
-            channel_bytes, _, data = rest.partition(b"|")
-            channel = channel_bytes.decode()
+    def _popped_list(self, name: str) -> _PoppedList:
+        """The popped list serving *name*: a channel, or a process prefix."""
+        shard, keys = self._route(name)
+        popped = self._lists.get(keys[0])
+        if popped is None:
+            owner = process_prefix(name) if "!" in name else None
+            popped = self._lists[keys[0]] = _PoppedList(shard, keys[0], keys[1], owner, name)
+        return popped
+
+    async def _wait(
+        self, popped: _PoppedList, waiters: dict[str, deque[asyncio.Future]], name: str
+    ) -> tuple[str, bytes]:
+        """Wait for the popping task of *popped* to hand over a message for *name*."""
+        future = asyncio.get_running_loop().create_future()
+        queue = waiters.get(name)
+        if queue is None:
+            queue = waiters[name] = deque()
+        queue.append(future)
+        popped.waiting += 1
+        _resolve(popped.wakeup, True)
+        if popped.task is None:
+            popped.task = asyncio.get_running_loop().create_task(self._pop_loop(popped))
+        try:
+            channel, expires_at, data = await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                # Handed over, then cancelled before this receive ran: keep it for the next.
+                channel, expires_at, data = future.result()
+                self._deliver(popped, channel, expires_at, data, front=True)
+            raise
+        finally:
+            if not future.done() or future.cancelled() or future.exception() is not None:
+                # Not handed a message (which took it out of the queue and the count).
+                popped.waiting -= 1
+                if future in queue:
+                    queue.remove(future)
+                if not queue and waiters.get(name) is queue:
+                    del waiters[name]
+        return channel, data
+
+    def _deliver(
+        self,
+        popped: _PoppedList,
+        channel: str,
+        expires_at: float,
+        data: bytes,
+        front: bool = False,
+    ) -> None:
+        """Hand a popped message to a waiting receive of *popped*, or buffer it."""
+        owner = popped.owner
+        for waiters, name in ((self._waiters, channel), (self._prefix_waiters, owner)):
+            queue = waiters.get(name) if name is not None else None
+            while queue:
+                future = queue.popleft()
+                if not queue:
+                    del waiters[name]
+                if not future.done():
+                    future.set_result((channel, expires_at, data))
+                    popped.waiting -= 1
+                    return
+        buffer = self._buffers.get(channel)
+        if buffer is None:
+            buffer = self._buffers[channel] = deque()
+        if front:
+            buffer.appendleft((expires_at, data))
+        else:
+            buffer.append((expires_at, data))
+        if owner is not None:
             ready = self._ready.get(owner)
             if ready is None:
                 ready = self._ready[owner] = OrderedDict()
             ready[channel] = None
+
+    def _dispatch(self, popped: _PoppedList, entry: bytes, now: float) -> str:
+        """Deliver one popped *entry* unless expired; returns its channel."""
+        expires_text, _, rest = entry.partition(b"|")
+        if popped.owner is None:
+            channel, data = popped.channel, rest
         else:
-            owner, channel, data = None, key[len(self.prefix) + 2 :], rest
-        buffer = self._buffers.get(channel)
-        if buffer is None:
-            buffer = self._buffers[channel] = deque()
-        buffer.append((expires_at, data))
-        if owner is not None:
-            # Buffered first, so a failure here costs a capacity slot, never the message.
-            await self._call(self._redis.hincrby, f"{self.prefix}n:{owner}", channel, -1)
+            channel_bytes, _, data = rest.partition(b"|")
+            channel = channel_bytes.decode()
+        expires_at = float(expires_text)
+        if expires_at > now:
+            self._deliver(popped, channel, expires_at, data)
+        return channel
+
+    async def _pop_loop(self, popped: _PoppedList) -> None:
+        """Pop *popped*'s list while receives wait on it; wait out outages of its server."""
+        try:
+            while not self._closed:
+                try:
+                    if not await self._pop_some(popped):
+                        return
+                except LayerUnavailable:
+                    if popped.shard.down_since is None or self._closed:
+                        raise
+                    await self._release(popped)
+                    popped.waiting_up = True
+                    try:
+                        await popped.shard.wait_up()
+                    finally:
+                        popped.waiting_up = False
+        except LayerUnavailable as error:
+            # Not an outage (bad credentials, a refused command): the receives must know.
+            self._fail_waiters(popped, error)
+        finally:
+            await self._release(popped)
+            popped.task = None
+            if self._lists.get(popped.key) is popped:
+                del self._lists[popped.key]
+
+    async def _pop_some(self, popped: _PoppedList) -> bool:
+        """Pop while receives wait; False once none has come for a while, or when closed."""
+        freed: list[str] = []
+        try:
+            while True:
+                while not popped.waiting:
+                    if self._closed or not await self._wait_for_receive(popped):
+                        return False
+                if self._closed:
+                    return False
+                freed = await self._run(popped.shard, functools.partial(self._pop, popped, freed))
+        finally:
+            if freed:
+                # Stopping right after a BLPOP: free those entries' capacity all the same.
+                args = [0, _BATCH_BYTES, *freed]
+                with contextlib.suppress(LayerUnavailable):
+                    await popped.shard.run(
+                        functools.partial(
+                            popped.shard.script,
+                            self._pop_batch_script,
+                            [popped.key, popped.counts],
+                            args,
+                        )
+                    )
+
+    @staticmethod
+    async def _wait_for_receive(popped: _PoppedList) -> bool:
+        """Wait a while for a receive on *popped*'s list; False if none comes."""
+        loop = asyncio.get_running_loop()
+        popped.wakeup = loop.create_future()
+        timer = loop.call_later(BLOCK_SECONDS, _resolve, popped.wakeup, False)
+        try:
+            return await popped.wakeup
+        finally:
+            timer.cancel()
+            popped.wakeup = None
+
+    async def _pop(self, popped: _PoppedList, freed: list[str]) -> list[str]:
+        """One round trip on *popped*'s own connection, delivering what it pops.
+
+        A normal channel's list: one ``BLPOP``. A process list: a script that pops a batch
+        and frees the capacity of those entries and of the *freed* channels, pipelined with a
+        ``BLPOP`` for when the list is empty. Returns the channels whose capacity is still to
+        free (those of entries the ``BLPOP`` took).
+        """
+        connection = await self._connection(popped)
+        commands: list[tuple] = [("BLPOP", popped.key, BLOCK_SECONDS)]
+        if popped.owner is not None:
+            script = self._pop_batch_script
+            keys_and_args = (popped.key, popped.counts, _BATCH_COUNT, _BATCH_BYTES, *freed)
+            commands.insert(0, ("EVALSHA", script.sha, 2, *keys_and_args))
+        popped.blocked = True
+        try:
+            await connection.send_packed_command(connection.pack_commands(commands))
+            if popped.owner is not None:
+                try:
+                    batch = await connection.read_response()
+                except NoScriptError:
+                    batch = None
+                else:
+                    freed = []
+                    now = time.time()
+                    for entry in batch:
+                        self._dispatch(popped, entry, now)
+            reply = await connection.read_response()
+            if popped.owner is not None and batch is None:
+                await connection.send_command("SCRIPT", "LOAD", script.script)
+                await connection.read_response()
+        except BaseException:
+            # The connection is in an unknown state; never reuse it.
+            await connection.disconnect()
+            raise
+        finally:
+            popped.blocked = False
+        if reply is None:
+            return freed
+        channel = self._dispatch(popped, reply[1], time.time())
+        return [*freed, channel] if popped.owner is not None else []
+
+    async def _connection(self, popped: _PoppedList) -> Any:
+        """*popped*'s own connection (its server's client id known, for CLIENT UNBLOCK)."""
+        if popped.connection is None:
+            popped.client = await popped.shard.node_client(popped.key)
+            popped.connection = await popped.client.connection_pool.get_connection()
+            await popped.connection.send_command("CLIENT", "ID")
+            popped.client_id = await popped.connection.read_response()
+        return popped.connection
+
+    async def _release(self, popped: _PoppedList) -> None:
+        connection, popped.connection = popped.connection, None
+        if connection is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await popped.client.connection_pool.release(connection)
+
+    def _fail_waiters(self, popped: _PoppedList, error: Exception) -> None:
+        if popped.owner is None:
+            queues = [self._waiters.pop(popped.channel, ())]
+        else:
+            queues = [self._prefix_waiters.pop(popped.owner, ())]
+            queues += [
+                self._waiters.pop(channel)
+                for channel in list(self._waiters)
+                if channel.startswith(popped.owner)
+            ]
+        for queue in queues:
+            for future in queue:
+                if not future.done():
+                    future.set_exception(error)
 
     # Groups -----------------------------------------------------------------------------
 
@@ -322,69 +575,186 @@ class RedisChannelLayer(BaseChannelLayer):
         check_group_name(group)
         check_channel_name(channel)
         self._check_open()
-        ttl = int(self.group_expiry) + 1
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(f"{self.prefix}g:{group}", {channel: time.time() + self.group_expiry})
-            pipe.hset(f"{self.prefix}gc:{group}", channel, self.capacity_for(channel))
-            pipe.expire(f"{self.prefix}g:{group}", ttl)
-            pipe.expire(f"{self.prefix}gc:{group}", ttl)
-            await self._call(pipe.execute)
+        shard, keys = self._group_route(group)
+        args = [channel, repr(time.time() + self.group_expiry), self.capacity_for(channel)]
+        await self._script(shard, self._group_add_script, keys, [*args, int(self.group_expiry) + 1])
 
     async def group_discard(self, group: str, channel: str) -> None:
         """Remove *channel* from *group*; nothing happens when it is not a member."""
         check_group_name(group)
         check_channel_name(channel)
         self._check_open()
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(f"{self.prefix}g:{group}", channel)
-            pipe.hdel(f"{self.prefix}gc:{group}", channel)
-            await self._call(pipe.execute)
+        shard, keys = self._group_route(group)
+        await self._script(shard, self._group_discard_script, keys, [channel])
 
     async def group_send(self, group: str, message: dict) -> None:
-        """Send *message* to every member of *group*; full members are skipped and counted."""
+        """Send *message* to every member of *group*; full members are skipped and counted.
+
+        Raises :class:`LayerUnavailable` when a server holding the group or some of its
+        members cannot be reached; members on the other servers get the message.
+        """
         check_group_name(group)
-        data = pack(message, self.max_message_size)
+        data = self._encode(message)
         self._check_open()
-        full = await self._call(self._group_send_script, args=[*self._push_args(data), group])
+        shard, keys = self._group_route(group)
+        push_args = self._push_args(data)
+        if self._ring is None and not shard.is_cluster:
+            full = await self._script(
+                shard, self._group_send_local_script, keys, [*push_args, self.prefix]
+            )
+        else:
+            flat = await self._script(shard, self._members_script, keys, [push_args[0]])
+            full = await self._push_to_members(flat, push_args)
         if full:
             logger.debug("Group send to %r skipped %d full members.", group, full)
+
+    async def _push_to_members(self, flat: list[bytes], push_args: list[Any]) -> int:
+        """Push to each member in *flat* (channel, capacity, ...): one call per server."""
+        batches: dict[int, tuple[Shard, Any, list[str], list[Any]]] = {}
+        for index in range(0, len(flat), 2):
+            channel = flat[index].decode()
+            shard, keys = self._route(channel)
+            client = await shard.node_client(keys[0])
+            batch = batches.get(id(client))
+            if batch is None:
+                batch = batches[id(client)] = (shard, client, list(keys), list(push_args))
+            batch[3].extend((*keys, channel, int(flat[index + 1])))
+        outcomes = await asyncio.gather(
+            *(
+                self._script(
+                    shard,
+                    self._push_many_cluster_script if shard.is_cluster else self._push_many_script,
+                    keys,
+                    args,
+                    client,
+                )
+                for shard, client, keys, args in batches.values()
+            ),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return sum(outcomes)
 
     async def group_members(self, group: str) -> list[str]:
         """The channels of *group* whose membership has not expired."""
         check_group_name(group)
         self._check_open()
-        members = await self._call(
-            self._redis.zrangebyscore, f"{self.prefix}g:{group}", time.time(), "+inf"
-        )
+        shard, keys = self._group_route(group)
+
+        async def read() -> list[bytes]:
+            client = await shard.node_client(keys[0])
+            return await client.zrangebyscore(keys[0], time.time(), "+inf")
+
+        members = await self._run(shard, read)
         return [member.decode() for member in members]
 
     # Lifecycle and statistics -----------------------------------------------------------
 
-    async def _keys(self) -> list[bytes]:
-        return [key async for key in self._redis.scan_iter(match=f"{self.prefix}*", count=500)]
+    async def _keys(self) -> list[tuple[Shard, aioredis.Redis, list[bytes]]]:
+        """Every key of this layer: (shard, server client, keys) per server."""
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "*"
+        found = []
+        for shard in self.shards:
+
+            async def scan(shard: Shard = shard) -> list:
+                return [
+                    (client, [key async for key in client.scan_iter(match=pattern, count=1000)])
+                    for client in await shard.node_clients()
+                ]
+
+            found += [(shard, client, keys) for client, keys in await self._run(shard, scan)]
+        return found
 
     async def flush(self) -> None:
         """Delete every key under this layer's prefix and every buffered message."""
         self._check_open()
-        keys = await self._call(self._keys)
-        if keys:
-            await self._call(self._redis.delete, *keys)
+        for shard, client, keys in await self._keys():
+            if keys:
+
+                async def delete(client: aioredis.Redis = client, keys: list = keys) -> None:
+                    async with client.pipeline(transaction=False) as pipe:
+                        for key in keys:
+                            pipe.unlink(key)
+                        await pipe.execute()
+
+                await self._run(shard, delete)
         self._buffers.clear()
         self._ready.clear()
 
     async def close(self) -> None:
-        """Close the connections; waiting receives raise LayerClosed, as do later calls."""
+        """Close the layer without losing messages: see the module documentation.
+
+        Waiting receives raise LayerClosed, as do later calls. In-flight pops are let finish
+        (a ``BLPOP`` is woken with ``CLIENT UNBLOCK``), then every popped but unreceived
+        message goes back to the head of its list, in order.
+        """
         if self._closed:
             return
         self._closed = True
-        fetches = list(self._fetches.values())
-        for fetch in fetches:
-            fetch.cancel()
-        await asyncio.gather(*fetches, return_exceptions=True)
+        for waiters in (self._waiters, self._prefix_waiters):
+            for queue in waiters.values():
+                for future in queue:
+                    if not future.done():
+                        future.set_exception(self._closed_error())
+            waiters.clear()
+        tasks = [popped.task for popped in self._lists.values() if popped.task is not None]
+        for popped in self._lists.values():
+            _resolve(popped.wakeup, True)
+        for popped in list(self._lists.values()):
+            if popped.waiting_up and popped.task is not None:
+                popped.task.cancel()
+        await self._unblock_pops(tasks)
+        await self._push_back_buffers()
+        for shard in self.shards:
+            await shard.close()
+
+    async def _unblock_pops(self, tasks: list[asyncio.Task]) -> None:
+        """Wake this layer's blocked ``BLPOP`` commands and wait for their tasks to end."""
+        deadline = time.monotonic() + BLOCK_SECONDS + 1
+        while tasks and time.monotonic() < deadline:
+            for popped in list(self._lists.values()):
+                if popped.blocked and popped.client_id is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await popped.client.execute_command("CLIENT", "UNBLOCK", popped.client_id)
+            _, pending = await asyncio.wait(tasks, timeout=0.05)
+            tasks = list(pending)
+        for task in tasks:
+            # Past the bound (a server that stopped answering): give up on this pop.
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _push_back_buffers(self) -> None:
+        """Put every buffered message back at the head of its Redis list, in order."""
+        by_list: dict[str, tuple[Shard, str, bool, list[bytes]]] = {}
+        for channel, buffer in self._buffers.items():
+            shard, keys = self._route(channel)
+            process = "!" in channel
+            entries = by_list.setdefault(keys[0], (shard, keys[1], process, []))[3]
+            middle = f"|{channel}|".encode() if process else b"|"
+            entries.extend(repr(expires_at).encode() + middle + data for expires_at, data in buffer)
         self._buffers.clear()
         self._ready.clear()
-        with contextlib.suppress(RedisError, OSError):
-            await self._redis.aclose()
+        ttl = int(self.expiry) + 1
+        for key, (shard, counts, process, entries) in by_list.items():
+            try:
+                await shard.run(
+                    functools.partial(
+                        shard.script,
+                        self._push_back_script,
+                        [key, counts],
+                        [ttl, int(process), *entries],
+                    )
+                )
+            except (LayerUnavailable, *OUTAGE_ERRORS) as error:
+                logger.error(
+                    "Closing the layer could not put %d received but unread messages back on "
+                    "Redis list %s (%s); they are lost.",
+                    len(entries),
+                    key,
+                    error,
+                )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -399,46 +769,56 @@ class RedisChannelLayer(BaseChannelLayer):
         self._check_open()
         if channel is not None:
             check_channel_name(channel)
-        now = time.time()
-        if channel is None:
-            keys = [
-                key.decode()
-                for key in await self._call(self._keys)
-                if key[len(self.prefix) :].startswith((b"c:", b"p:"))
-            ]
-            full_key = f"{self.prefix}full"
-        elif "!" in channel:
-            keys = [f"{self.prefix}p:{process_prefix(channel)}"]
-            full_key = f"{self.prefix}full:{channel}"
+            shard, (list_key, _, full_key) = self._route(channel)
+            client = await self._run(shard, functools.partial(shard.node_client, list_key))
+            targets = [(shard, client, [list_key.encode()], [full_key.encode()])]
         else:
-            keys = [f"{self.prefix}c:{channel}"]
-            full_key = f"{self.prefix}full:{channel}"
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(full_key)
-            for key in keys:
-                pipe.lrange(key, 0, -1)
-            full, *lists = await self._call(pipe.execute)
-        entries = [
-            self._parse(key, entry)
-            for key, items in zip(keys, lists, strict=True)
-            for entry in items
-        ]
+            targets = []
+            for shard, client, keys in await self._keys():
+                kinds = [(key, key[len(self.prefix) : len(self.prefix) + 3]) for key in keys]
+                lists = [key for key, kind in kinds if kind in (b"c:{", b"p:{")]
+                fulls = [key for key, kind in kinds if kind == b"f:{"]
+                targets.append((shard, client, lists, fulls))
+        entries: list[tuple[str, float]] = []
+        full_count = 0
+        for shard, client, lists, fulls in targets:
+
+            async def read(client: aioredis.Redis = client, lists=lists, fulls=fulls) -> list:
+                async with client.pipeline(transaction=False) as pipe:
+                    for key in lists:
+                        pipe.lrange(key, 0, -1)
+                    for key in fulls:
+                        if b"!" in key and channel:
+                            pipe.hget(key, channel)
+                        elif b"!" in key:
+                            pipe.hvals(key)
+                        else:
+                            pipe.get(key)
+                    return await pipe.execute()
+
+            replies = await self._run(shard, read)
+            for key, items in zip(lists, replies, strict=False):
+                entries += [self._parse(key, entry) for entry in items]
+            for value in replies[len(lists) :]:
+                values = value if isinstance(value, list) else [value]
+                full_count += sum(int(count or 0) for count in values)
         if channel is not None:
             entries = [entry for entry in entries if entry[0] == channel]
         for name, buffer in self._buffers.items():
             if channel is None or name == channel:
                 entries.extend((name, expires_at) for expires_at, _ in buffer)
+        now = time.time()
         live = [expires_at for _, expires_at in entries if expires_at > now]
         oldest_age = None
         if live:
             oldest_age = max(0.0, now - (min(live) - self.expiry))
-        return LayerStats(pending=len(live), oldest_age=oldest_age, full_count=int(full or 0))
+        return LayerStats(pending=len(live), oldest_age=oldest_age, full_count=full_count)
 
-    def _parse(self, key: str, entry: bytes) -> tuple[str, float]:
+    def _parse(self, key: bytes, entry: bytes) -> tuple[str, float]:
         """The channel and expiry time of a stored *entry* of *key*."""
         expires_text, _, rest = entry.partition(b"|")
-        if key.startswith(f"{self.prefix}p:"):
+        if key[len(self.prefix) :].startswith(b"p:"):
             channel = rest.partition(b"|")[0].decode()
         else:
-            channel = key[len(self.prefix) + 2 :]
+            channel = key[len(self.prefix) + 3 : -1].decode()
         return channel, float(expires_text)

@@ -1,0 +1,447 @@
+"""The Redis servers of a layer: the ``hosts`` forms, one :class:`Shard` per entry, the ring.
+
+A shard is one Redis deployment reached by one client: a server (``redis://``, ``rediss://``,
+``unix://``, a ``(host, port)`` pair or a dict with ``"address"``), a master found through
+Sentinel, or a whole Redis Cluster. Each shard has a circuit breaker: the first call that finds
+it unreachable opens the breaker and starts a reconnect loop (exponential backoff, capped);
+while the breaker is open calls fail at once with :class:`LayerUnavailable`, and the loop
+closes it when the server answers again. The log says so once per outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.crc import key_slot
+from redis.exceptions import (
+    AskError,
+    AuthenticationError,
+    ClusterDownError,
+    RedisClusterException,
+    RedisError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "redis://127.0.0.1:6379/0"
+# A blocking pop waits this long (seconds); the call timeout must be longer, or a quiet
+# channel would look like a dead server.
+BLOCK_SECONDS = 1.0
+# Every call is bounded by this (seconds). The layer bounds calls itself rather than setting
+# redis-py's socket_timeout, which wraps every write in asyncio.wait_for, a task per command.
+CALL_TIMEOUT = 5.0 + BLOCK_SECONDS
+CONNECT_TIMEOUT = 2.0
+RECONNECT_FIRST_DELAY = 0.1
+RECONNECT_MAX_DELAY = 5.0
+_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+# Errors that mean the server cannot be reached (as opposed to a refused command).
+OUTAGE_ERRORS = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterDownError,
+    TryAgainError,
+    RedisClusterException,
+)
+
+
+def _defaults() -> dict[str, Any]:
+    return {
+        "socket_timeout": None,
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
+def _pair_url(host: Any) -> str | None:
+    if (
+        isinstance(host, (tuple, list))
+        and len(host) == 2
+        and isinstance(host[0], str)
+        and isinstance(host[1], int)
+    ):
+        return f"redis://{host[0]}:{host[1]}/0"
+    return None
+
+
+def _address_url(address: Any) -> str | None:
+    if isinstance(address, str) and address.startswith(_URL_SCHEMES):
+        return address
+    return _pair_url(address)
+
+
+def _redacted(url: str) -> str:
+    """*url* without its password, for logs and errors."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return parts._replace(netloc=user + parts.netloc.rpartition("@")[2]).geturl()
+
+
+_HOST_FORMS = (
+    "a URL ('redis://127.0.0.1:6379/0', 'rediss://...', 'unix:///run/redis.sock?db=0'), "
+    "a (host, port) pair, {'address': URL, **redis_py_options}, "
+    "{'sentinels': [(host, port)], 'master_name': 'mymaster'} or "
+    "{'cluster': ['redis://host:port']}"
+)
+
+
+def _bad_host(host: Any, why: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"Redis layer host {host!r} {why}; a host is {_HOST_FORMS}.")
+
+
+ClientFactory = Callable[[], tuple[Any, list[aioredis.Redis]]]
+
+
+class _LoopClients:
+    """The clients of one shard on one event loop."""
+
+    def __init__(self, client: Any, helpers: list[aioredis.Redis]) -> None:
+        self.client = client
+        self.helpers = helpers
+        self.nodes: dict[str, aioredis.Redis] = {}
+
+    async def aclose(self, name: str) -> None:
+        for client in [self.client, *self.nodes.values(), *self.helpers]:
+            try:
+                await client.aclose()
+            except (RedisError, OSError) as error:
+                logger.debug("Closing a Redis client of %s failed: %s", name, error)
+
+
+class Shard:
+    """One Redis deployment of the layer, its clients and its circuit breaker.
+
+    redis-py's asyncio clients belong to the event loop they first ran on, and sync code
+    (``Channel(name).send(...)`` from a Django view) runs the layer on short-lived loops of its
+    own; so the shard keeps one set of clients per loop, made by *factory*, and closes a loop's
+    clients just before that loop closes (as Django Channels' ``channels_redis`` does).
+
+    :param name: the address shown in logs and errors (no password), also its place on the
+        hash ring.
+    :param factory: makes the client that routes single-slot calls (a ``Redis`` or
+        ``RedisCluster``) and the other clients to close with it (a Sentinel's).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        factory: ClientFactory,
+        is_cluster: bool = False,
+        node_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.is_cluster = is_cluster
+        self._factory = factory
+        self._node_options = node_options or {}
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
+        self.down_since: float | None = None
+        self._down_error: str = ""
+        self._reconnect: asyncio.Task | None = None
+        self.closed = False
+
+    @property
+    def client(self) -> Any:
+        """The client of the running event loop."""
+        return self._loop_clients().client
+
+    def _loop_clients(self) -> _LoopClients:
+        loop = asyncio.get_running_loop()
+        clients = self._loops.get(loop)
+        if clients is None:
+            clients = self._loops[loop] = _LoopClients(*self._factory())
+            self._close_with(loop)
+        return clients
+
+    def _close_with(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close this shard's clients of *loop* when *loop* closes."""
+        close_loop = loop.close
+
+        def close() -> None:
+            clients = self._loops.pop(loop, None)
+            if clients is not None and not loop.is_closed() and not loop.is_running():
+                loop.run_until_complete(clients.aclose(self.name))
+            close_loop()
+
+        # A loop class without instance attributes (uvloop) keeps its clients until collected.
+        with contextlib.suppress(AttributeError):
+            loop.close = close
+
+    # Calls ---------------------------------------------------------------------------
+
+    async def run(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Await ``call()``, failing fast while the breaker is open.
+
+        Raises :class:`LayerUnavailable` with a sentence naming this shard.
+        """
+        if self.down_since is not None:
+            self._reconnect_in_background()
+            raise self.unavailable()
+        try:
+            async with asyncio.timeout(CALL_TIMEOUT):
+                return await call()
+        except AuthenticationError as error:
+            raise self.authentication_failed(error) from error
+        except OUTAGE_ERRORS as error:
+            self.mark_down(error)
+            raise self.unavailable() from error
+        except RedisError as error:
+            if "NOAUTH" in str(error) or "WRONGPASS" in str(error):
+                raise self.authentication_failed(error) from error
+            raise LayerUnavailable(f"Redis at {self.name} refused a command: {error}") from error
+
+    def unavailable(self) -> LayerUnavailable:
+        """The error of a call made while this shard is down."""
+        return LayerUnavailable(
+            f"Redis at {self.name} is unreachable ({self._down_error}); the layer retries in "
+            "the background: start that server or fix the layer's 'hosts' option."
+        )
+
+    def authentication_failed(self, error: Exception) -> LayerUnavailable:
+        """The error of a server that refused the layer's credentials."""
+        return LayerUnavailable(
+            f"Redis at {self.name} refused the layer's credentials: authentication failed "
+            f"({error}). Fix the password (and username) in that host's entry of 'hosts'."
+        )
+
+    async def script(
+        self, script: Any, keys: Sequence[str], args: Sequence[Any], client: Any = None
+    ) -> Any:
+        """Run *script* on *client*, or on the server holding ``keys[0]``.
+
+        On a Redis Cluster every call goes to a plain client of the node that holds the keys'
+        slot (redis-py's cluster client is used only to learn the slot map); a MOVED or ASK
+        reply refreshes the map and the call is made once more.
+        """
+        if client is not None or not self.is_cluster:
+            return await script(keys, args, client or self.client)
+        try:
+            return await script(keys, args, await self.node_client(keys[0]))
+        except AskError:
+            await self.client.nodes_manager.initialize()
+            return await script(keys, args, await self.node_client(keys[0]))
+
+    # The breaker ---------------------------------------------------------------------
+
+    def mark_down(self, error: BaseException) -> None:
+        """Open the breaker after *error* and start reconnecting (once per outage)."""
+        if self.down_since is not None or self.closed:
+            return
+        self.down_since = time.monotonic()
+        self._down_error = str(error) or type(error).__name__
+        logger.warning(
+            "Redis at %s is unreachable (%s); retrying every %.1f s to %.0f s. Sends to it "
+            "fail at once until it answers; receives wait.",
+            self.name,
+            self._down_error,
+            RECONNECT_FIRST_DELAY,
+            RECONNECT_MAX_DELAY,
+        )
+        self._reconnect_in_background()
+
+    def _reconnect_in_background(self) -> None:
+        """Run the reconnect loop, again if the loop it ran on has gone."""
+        if self._reconnect is None or self._reconnect.done():
+            self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        delay = RECONNECT_FIRST_DELAY
+        refused = False  # logged once per outage, like the outage itself
+        while not self.closed:
+            await asyncio.sleep(delay)
+            try:
+                async with asyncio.timeout(CALL_TIMEOUT):
+                    await self.client.ping()
+            except AuthenticationError as error:
+                if not refused:
+                    logger.error("%s", self.authentication_failed(error))
+                refused = True
+            except (RedisError, OSError):
+                pass
+            else:
+                outage = time.monotonic() - (self.down_since or time.monotonic())
+                self.down_since = None
+                logger.warning(
+                    "Redis at %s is back after %.1f s; messages and group memberships it "
+                    "held before the outage are lost if it restarted without persistence.",
+                    self.name,
+                    outage,
+                )
+                return
+            delay = min(delay * 2, RECONNECT_MAX_DELAY)
+
+    async def wait_up(self) -> None:
+        """Wait until the breaker is closed (at once when it is)."""
+        while self.down_since is not None and not self.closed:
+            self._reconnect_in_background()
+            await asyncio.sleep(RECONNECT_FIRST_DELAY)
+
+    # Nodes ---------------------------------------------------------------------------
+
+    async def node_client(self, key: str) -> aioredis.Redis:
+        """A plain client of the server holding *key* (the shard's own, unless a cluster)."""
+        if not self.is_cluster:
+            return self.client
+        if not self.client.nodes_manager.slots_cache:
+            await self.client.initialize()
+        node = self.client.nodes_manager.get_node_from_slot(key_slot(key.encode()))
+        return self._client_of(node)
+
+    async def node_clients(self) -> list[aioredis.Redis]:
+        """A plain client of every primary server of this shard."""
+        if not self.is_cluster:
+            return [self.client]
+        await self.client.initialize()
+        return [self._client_of(node) for node in self.client.get_primaries()]
+
+    def _client_of(self, node: ClusterNode) -> aioredis.Redis:
+        nodes = self._loop_clients().nodes
+        client = nodes.get(node.name)
+        if client is None:
+            client = nodes[node.name] = aioredis.Redis(
+                host=node.host, port=node.port, **self._node_options
+            )
+        return client
+
+    async def close(self) -> None:
+        """Stop reconnecting and close the connections of the running loop."""
+        self.closed = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+        clients = self._loops.pop(asyncio.get_running_loop(), None)
+        if clients is not None:
+            await clients.aclose(self.name)
+
+
+def make_shard(host: Any) -> Shard:
+    """The :class:`Shard` of one ``hosts`` entry; ImproperlyConfigured for a bad one."""
+    if isinstance(host, dict):
+        options = dict(host)
+        if "cluster" in options:
+            return _cluster_shard(host, options)
+        if "sentinels" in options:
+            return _sentinel_shard(host, options)
+        if "address" not in options:
+            raise _bad_host(host, "has none of the keys 'address', 'sentinels' or 'cluster'")
+        url = _address_url(options.pop("address"))
+        if url is None:
+            raise _bad_host(host, "has an 'address' that is neither a URL nor a (host, port)")
+    else:
+        options = {}
+        url = _address_url(host)
+        if url is None:
+            raise _bad_host(host, "is neither a URL nor a (host, port) pair")
+
+    def factory() -> tuple[aioredis.Redis, list]:
+        return aioredis.Redis.from_url(url, **{**_defaults(), **options}), []
+
+    try:
+        # Building one connection object checks the options now rather than at the first call.
+        pool = factory()[0].connection_pool
+        pool.connection_class(**pool.connection_kwargs)
+    except (TypeError, ValueError) as error:
+        raise _bad_host(host, f"cannot be used ({error})") from error
+    return Shard(_redacted(url), factory)
+
+
+def _sentinel_shard(host: dict, options: dict[str, Any]) -> Shard:
+    sentinels = options.pop("sentinels")
+    master_name = options.pop("master_name", None)
+    sentinel_options = options.pop("sentinel_kwargs", None) or {}
+    if not isinstance(master_name, str) or not master_name:
+        raise _bad_host(host, "has 'sentinels' but no 'master_name' (such as 'mymaster')")
+    if not sentinels or not all(_pair_url(pair) for pair in sentinels):
+        raise _bad_host(host, "has 'sentinels' that are not a list of (host, port) pairs")
+
+    def factory() -> tuple[aioredis.Redis, list]:
+        sentinel = Sentinel(
+            [tuple(pair) for pair in sentinels],
+            sentinel_kwargs={**_defaults(), **sentinel_options},
+            **{**_defaults(), **options},
+        )
+        return sentinel.master_for(master_name), list(sentinel.sentinels)
+
+    try:
+        factory()
+    except (TypeError, ValueError) as error:
+        raise _bad_host(host, f"cannot be used ({error})") from error
+    where = ",".join(f"{address}:{port}" for address, port in sentinels)
+    return Shard(f"sentinel://{where}/{master_name}", factory)
+
+
+def _cluster_shard(host: dict, options: dict[str, Any]) -> Shard:
+    startup = options.pop("cluster")
+    urls = [_address_url(node) for node in startup] if isinstance(startup, (list, tuple)) else []
+    if not urls or None in urls:
+        raise _bad_host(host, "has a 'cluster' that is not a list of node URLs or pairs")
+    nodes = []
+    for url in urls:
+        parts = urlsplit(url)
+        nodes.append(ClusterNode(parts.hostname or "127.0.0.1", parts.port or 6379))
+        if parts.password:
+            options.setdefault("password", parts.password)
+        if parts.scheme == "rediss":
+            options.setdefault("ssl", True)
+    node_options = {**_defaults(), **options}
+
+    def factory() -> tuple[RedisCluster, list]:
+        startup_nodes = [ClusterNode(node.host, node.port) for node in nodes]
+        return RedisCluster(startup_nodes=startup_nodes, **{**node_options, "retry": None}), []
+
+    try:
+        factory()
+    except (TypeError, ValueError, RedisClusterException) as error:
+        raise _bad_host(host, f"cannot be used ({error})") from error
+    name = "cluster://" + ",".join(f"{node.host}:{node.port}" for node in nodes)
+    return Shard(name, factory, is_cluster=True, node_options=node_options)
+
+
+class HashRing:
+    """Consistent hashing of names onto shards, with virtual nodes.
+
+    Each shard takes :attr:`points_per_shard` points on a 64-bit ring, placed by hashing its
+    name, so adding a shard moves only about 1/N of the names and the order of ``hosts`` does
+    not matter.
+    """
+
+    points_per_shard = 160
+
+    def __init__(self, names: Sequence[str]) -> None:
+        points = sorted(
+            (self._hash(f"{name}#{point}"), index)
+            for index, name in enumerate(names)
+            for point in range(self.points_per_shard)
+        )
+        self._hashes = [hashed for hashed, _ in points]
+        self._indexes = [index for _, index in points]
+
+    @staticmethod
+    def _hash(text: str) -> int:
+        return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+    def index(self, name: str) -> int:
+        """The index (in ``hosts``) of the shard that holds *name*."""
+        position = bisect.bisect(self._hashes, self._hash(name)) % len(self._hashes)
+        return self._indexes[position]
+
+
+__all__ = ["BLOCK_SECONDS", "DEFAULT_HOST", "HashRing", "Shard", "make_shard"]

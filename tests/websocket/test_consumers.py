@@ -190,16 +190,20 @@ class ConsumerTests(SimpleChannelTestCase):
         client.send_and_consume("websocket.receive", {"path": "/ordered/", "text": "c", "order": 2})
         assert seen == []
         assert self.get_next_message("websocket.receive") is None
-        # Connect (order 0) runs and releases the parked message, which is still early.
+        # Connect (order 0) runs; the parked message (order 2) is still early and stays.
         client.send_and_consume("websocket.connect", {"path": "/ordered/", "order": 0})
         assert client.receive() == {"accept": True}
-        client.consume("websocket.receive")
+        assert self.get_next_message("websocket.receive") is None
         assert seen == []
+        # Order 1 runs and sends order 2 back to its channel.
         client.send_and_consume("websocket.receive", {"path": "/ordered/", "text": "a", "order": 1})
         assert seen == ["a"]
         client.consume("websocket.receive")
         assert seen == ["a", "c"]
-        assert self.get_next_message(wait_channel(client.reply_channel)) is None
+        assert self.get_next_message(wait_channel(client.reply_channel, 2)) is None
+        # A message that already ran (a duplicate) is dropped.
+        client.send_and_consume("websocket.receive", {"path": "/ordered/", "text": "a", "order": 1})
+        assert seen == ["a", "c"]
 
     def test_strict_ordering_needs_an_order(self):
         client = Client()

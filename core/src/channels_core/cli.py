@@ -4,8 +4,9 @@
 
     channels [--settings MODULE] [--pythonpath DIR] [-v {0,1,2,3}] <command> ...
 
-Built in: ``plugins`` and ``hooks`` (both with ``--json``). The kernel plugin adds ``worker``
-and ``serve`` through the ``channels_add_commands`` hook, as any plugin adds its own commands.
+Built in: ``plugins`` and ``hooks`` (both with ``--json``). The kernel plugin adds ``worker``,
+``serve`` and ``stats`` through the ``channels_add_commands`` hook, as any plugin adds its own
+commands.
 ``serve`` grows one flag per option each installed protocol declares (``--udp-port``), plus the
 generic ``--option PROTOCOL.NAME=VALUE``.
 
@@ -16,6 +17,7 @@ traceback), 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from .exceptions import ImproperlyConfigured, PluginError
+from .settings import MODES
 
 if TYPE_CHECKING:
     from .plugins import Registry
@@ -256,7 +259,7 @@ def _list_hooks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# worker and serve (added by the kernel plugin through channels_add_commands) ---------------
+# worker, serve and stats (added by the kernel plugin through channels_add_commands) -------
 
 
 def _run_worker(args: argparse.Namespace) -> int:
@@ -268,6 +271,67 @@ def _run_worker(args: argparse.Namespace) -> int:
         exclude_channels=args.exclude_channels,
         threads=args.threads,
     )
+
+
+def stats_report(alias: str, channels: Sequence[str] = ()) -> dict[str, Any]:
+    """What ``channels stats --json`` prints: the layer's statistics, then each channel's.
+
+    Raises :class:`ImproperlyConfigured` when the layer keeps no statistics, cannot be
+    reached, or a channel name is invalid.
+    """
+    import asyncio
+
+    from .exceptions import ChannelsError, LayerUnavailable
+    from .layers import build_layer
+
+    layer = build_layer(alias)
+    backend = type(layer).__name__
+    if "statistics" not in layer.extensions:
+        raise ImproperlyConfigured(
+            f"The layer {alias!r} ({backend}) keeps no statistics; channels stats needs a layer "
+            "with the 'statistics' extension, such as redis or ipc."
+        )
+
+    async def collect() -> dict[str, Any]:
+        try:
+            totals = await layer.stats()
+            per_channel = {name: await layer.stats(name) for name in channels}
+        finally:
+            await layer.close()
+        return {
+            "layer": alias,
+            "backend": backend,
+            "total": dataclasses.asdict(totals),
+            "channels": {name: dataclasses.asdict(found) for name, found in per_channel.items()},
+        }
+
+    try:
+        return asyncio.run(collect())
+    except LayerUnavailable as error:
+        raise ImproperlyConfigured(
+            f"channels stats: the layer {alias!r} cannot be reached: {error}"
+        ) from error
+    except ChannelsError as error:
+        # An invalid --channel name: the layer's own sentence says what is wrong with it.
+        raise ImproperlyConfigured(f"channels stats: {error}") from error
+
+
+def _format_age(age: float | None) -> str:
+    return "-" if age is None else f"{age:.1f}s"
+
+
+def _layer_stats(args: argparse.Namespace) -> int:
+    report = stats_report(args.layer, args.channels)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    rows = [
+        (name, found["pending"], _format_age(found["oldest_age"]), found["full_count"])
+        for name, found in [("(all channels)", report["total"]), *report["channels"].items()]
+    ]
+    print(f"Layer {report['layer']!r} ({report['backend']})")
+    print(format_table(("CHANNEL", "PENDING", "OLDEST", "REFUSED (FULL)"), rows))
+    return EXIT_OK
 
 
 def _app_reference(value: str) -> tuple[str, str]:
@@ -400,7 +464,7 @@ def protocol_overrides(args: argparse.Namespace, registry: Registry) -> dict[str
 
 
 def add_kernel_commands(cli: CommandRegistry) -> None:
-    """Add ``worker`` and ``serve`` (the kernel plugin's ``channels_add_commands``)."""
+    """Add ``worker``, ``serve`` and ``stats`` (the kernel plugin's ``channels_add_commands``)."""
     layer_help = "The CHANNEL_LAYERS alias to use (default: default)."
     worker = cli.command(
         "worker",
@@ -450,6 +514,7 @@ def add_kernel_commands(cli: CommandRegistry) -> None:
             alias=alias or "default",
             drain_timeout=args.drain_timeout,
             asgi_app=asgi_app,
+            mode=args.mode,
         )
 
     server = cli.command(
@@ -466,6 +531,13 @@ def add_kernel_commands(cli: CommandRegistry) -> None:
         "(my_project.asgi:application) that serves HTTP instead of the routing.",
     )
     server.add_argument("--layer", default=None, help=layer_help)
+    server.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help="inprocess: this process runs the consumers; worker: every event goes on the "
+        "layer for channels worker processes. Replaces CHANNELS['MODE'] for this run.",
+    )
     server.add_argument(
         "--protocol",
         dest="protocols",
@@ -484,6 +556,22 @@ def add_kernel_commands(cli: CommandRegistry) -> None:
         "--application-close-timeout is Daphne's name for it.",
     )
     _add_protocol_options(server, registry)
+
+    stats = cli.command(
+        "stats",
+        help="Show what waits in a layer: messages pending, the oldest one's age, refused sends.",
+        handler=_layer_stats,
+    )
+    stats.add_argument("--layer", default="default", help=layer_help)
+    stats.add_argument(
+        "--channel",
+        dest="channels",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Also show this channel's own statistics; repeatable.",
+    )
+    stats.add_argument("--json", action="store_true", help="Print JSON for machines.")
 
 
 # The entry point -------------------------------------------------------------------------

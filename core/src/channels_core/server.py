@@ -25,6 +25,7 @@ from . import local
 from .exceptions import ImproperlyConfigured, PluginError
 from .layers import DEFAULT_CHANNEL_LAYER, get_channel_layer
 from .names import check_channel_name, random_suffix
+from .settings import MODES
 
 if TYPE_CHECKING:
     from .listeners import Listener
@@ -112,7 +113,9 @@ class ProtocolServer:
     ``kind`` is ``"server"`` (a worker's is ``"worker"``) for the lifecycle hooks. Without
     *loop* it must be built inside the running event loop. :func:`run_server` builds it.
     ``asgi_app`` is the ASGI application ``channels serve module:app`` named (or None), which
-    the HTTP protocol serves instead of the routing.
+    the HTTP protocol serves instead of the routing. ``mode`` is ``"inprocess"`` (the server
+    runs the consumers) or ``"worker"`` (every event goes on the layer for ``channels worker``
+    processes); None takes ``CHANNELS["MODE"]``.
     """
 
     kind = "server"
@@ -128,7 +131,14 @@ class ProtocolServer:
         loop: asyncio.AbstractEventLoop | None = None,
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
         asgi_app: Any = None,
+        mode: str | None = None,
     ) -> None:
+        if mode is not None and mode not in MODES:
+            raise ImproperlyConfigured(
+                f"The server mode is {mode!r}; use 'inprocess' (the server runs the consumers) "
+                "or 'worker' (channels worker processes run them)."
+            )
+        self.mode = mode or settings.mode
         self.settings = settings
         self.asgi_app = asgi_app
         self.registry = registry
@@ -141,7 +151,7 @@ class ProtocolServer:
         self.layer = get_channel_layer(alias)
         self.dispatcher = None
         # An ASGI application served instead of the routing needs no routing to be set.
-        if settings.mode == "inprocess" and (
+        if self.mode == "inprocess" and (
             asgi_app is None or settings.layer(alias).routing is not None
         ):
             from .dispatch import Dispatcher
@@ -231,7 +241,7 @@ class ProtocolServer:
             "Channels server ready: protocols %s, layer %r, %s mode.",
             ", ".join(spec.name for spec in self.protocols) or "none",
             self.alias,
-            self.settings.mode,
+            self.mode,
         )
 
     def request_stop(self) -> None:
@@ -314,6 +324,7 @@ def run_server(
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
     registry: Registry | None = None,
     asgi_app: Any = None,
+    mode: str | None = None,
 ) -> int:
     """Run the protocol server in this process until SIGTERM or SIGINT; return 0.
 
@@ -324,6 +335,7 @@ def run_server(
     :param drain_timeout: how long to let running consumers finish on shut-down, in seconds.
     :param registry: the plugin registry; the process's :func:`get_registry` by default.
     :param asgi_app: an ASGI application for the HTTP protocol to serve instead of the routing.
+    :param mode: ``"inprocess"`` or ``"worker"``, over ``CHANNELS["MODE"]`` (``--mode``).
 
     Installs the asyncio reactor, so it can run once per process. Raises
     :class:`ImproperlyConfigured` for bad settings, options or endpoints.
@@ -349,6 +361,7 @@ def run_server(
         loop=loop,
         drain_timeout=drain_timeout,
         asgi_app=asgi_app,
+        mode=mode,
     )
     # The loop keeps only a weak reference to its tasks; this list keeps the main one alive.
     main_task: list[asyncio.Task] = []

@@ -1,11 +1,12 @@
 """The worker: receives on the channels the routing handles and runs their consumers.
 
 ``channels worker`` and ``manage.py runworker`` call :func:`run_worker`. The worker runs one
-receive loop per channel; a loop takes a message only when a consumer slot is free (at most
-``threads`` consumers run at once), so a busy worker leaves messages on the layer for its
-peers. On SIGTERM or SIGINT it stops receiving (a cancelled receive loses no message), lets
-the running consumers finish for up to ``shutdown_timeout`` seconds, calls the
-``channels_shutdown`` hooks, closes the layer and returns 0.
+receive loop per channel; a loop receives only while fewer than ``threads`` consumers run,
+so a busy worker leaves messages on the layer for its peers. On SIGTERM or SIGINT it stops
+receiving (a cancelled receive loses no message), lets the running consumers finish for up
+to ``shutdown_timeout`` seconds, calls the ``channels_shutdown`` hooks and closes the layer
+(which puts back what it had fetched and nobody received), then returns 0. A worker killed
+outright (SIGKILL) loses what it was running and what its layer had fetched for it.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ class Worker:
         self.layer: BaseChannelLayer | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
+        # Set while fewer than ``threads`` consumers run: the receive loops wait on it.
+        self._room: asyncio.Event | None = None
         self._consumers: set[asyncio.Task] = set()
 
     def stop(self) -> None:
@@ -99,19 +102,26 @@ class Worker:
         if self._stopping is not None:
             self._stopping.set()
 
-    async def _receive_loop(self, channel: str, slots: asyncio.Semaphore) -> None:
+    async def _receive_loop(self, channel: str) -> None:
         layer = self.layer
+        room = self._room
         while True:
-            await slots.acquire()
-            try:
-                content = await layer.receive(channel)
-            except BaseException:
-                slots.release()
-                raise
+            # Wait for room without reserving it: a loop waiting on a quiet channel must not
+            # hold a slot that the loops of busy channels need. Loops that find room at the
+            # same moment can run a few more consumers than ``threads`` (at most one per
+            # channel); sync ones then queue for the thread pool.
+            await room.wait()
+            content = await layer.receive(channel)
             task = asyncio.create_task(self.dispatcher.dispatch(channel, content), name=channel)
             self._consumers.add(task)
-            task.add_done_callback(self._consumers.discard)
-            task.add_done_callback(lambda _task: slots.release())
+            task.add_done_callback(self._consumer_done)
+            if len(self._consumers) >= self.threads:
+                room.clear()
+
+    def _consumer_done(self, task: asyncio.Task) -> None:
+        self._consumers.discard(task)
+        if len(self._consumers) < self.threads:
+            self._room.set()
 
     async def run(self) -> int:
         """Serve until :meth:`stop` is called, then shut down gracefully.
@@ -122,9 +132,10 @@ class Worker:
         self._stopping = asyncio.Event()
         self.layer = get_channel_layer(self.alias)
         registry = get_registry()
-        slots = asyncio.Semaphore(self.threads)
+        self._room = asyncio.Event()
+        self._room.set()
         receivers = [
-            asyncio.create_task(self._receive_loop(channel, slots), name=f"receive {channel}")
+            asyncio.create_task(self._receive_loop(channel), name=f"receive {channel}")
             for channel in self.channels
         ]
         logger.info(

@@ -42,7 +42,8 @@ def _address(address: Any) -> list | None:
 class HttpFactory(Factory):
     """Builds an :class:`HttpProtocol` per connection; holds the options they share.
 
-    ``tasks`` are the requests being served in-process, which draining waits for.
+    ``tasks`` are the requests being served in-process (or being put on the layer in worker
+    mode), which draining waits for.
     """
 
     def __init__(self, server: Any) -> None:
@@ -231,9 +232,10 @@ class HttpProtocol(Protocol):
         self._set_timer("response", self.factory.http_timeout)
         factory = self.factory
         if factory.dispatcher is None and factory.asgi_app is None:
-            self.server.emit_nowait(HTTP_REQUEST, content)
-            return
-        task = self.server.loop.create_task(self._run(content, request))
+            work = self._to_workers(content, request)
+        else:
+            work = self._run(content, request)
+        task = self.server.loop.create_task(work)
         factory.tasks.add(task)
         task.add_done_callback(factory.tasks.discard)
 
@@ -253,6 +255,23 @@ class HttpProtocol(Protocol):
             )
             if self.connection is not None and self.connection.current is request:
                 self.abort(ProtocolError(500, "the application raised an error"))
+
+    async def _to_workers(self, content: dict, request: Request) -> None:
+        """Worker mode: put the request on the layer; a worker answers on the reply channel.
+
+        A layer that refuses it (full, or unreachable) gets the client a 503 at once rather
+        than a 504 after ``http_timeout``.
+        """
+        try:
+            await self.server.emit(HTTP_REQUEST, content)
+        except Exception:
+            logger.exception(
+                "Could not put %s %s on the layer for the workers; answering 503.",
+                content["method"],
+                content["path"],
+            )
+            if self.connection is not None and self.connection.current is request:
+                self.abort(ProtocolError(503, "the workers cannot take the request now"))
 
     def _upgrade(self, handler: Any, request: Request, content: dict) -> None:
         upgrade = UpgradeRequest(

@@ -1,0 +1,3 @@
+"""No Django views: the benchmark only opens routed WebSocket paths."""
+
+urlpatterns: list = []

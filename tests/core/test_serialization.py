@@ -34,6 +34,7 @@ def test_tuples_come_back_as_lists():
         ({"deep": {"set": {1, 2}}}, r"message\['deep'\]\['set'\] is a set"),
         ({"items": [1, 2, 3.0j]}, r"message\['items'\]\[2\] is a complex"),
         ({"huge": 2**64}, r"message\['huge'\] is an int"),
+        ({"text": ["ok", "bad \ud800"]}, r"message\['text'\]\[1\] .* holds a lone surrogate"),
     ],
 )
 def test_unsafe_values_are_rejected_with_their_path(message, fragment):

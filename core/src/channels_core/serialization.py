@@ -22,6 +22,8 @@ def _find_unsafe(value: Any, path: str) -> tuple[str, object] | None:
     if isinstance(value, _SAFE_SCALARS):
         if isinstance(value, int) and not -(2**63) <= value < 2**64:
             return path, value
+        if isinstance(value, str) and not _encodes(value):
+            return path, value
         return None
     if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
@@ -38,6 +40,15 @@ def _find_unsafe(value: Any, path: str) -> tuple[str, object] | None:
                 return found
         return None
     return path, value
+
+
+def _encodes(text: str) -> bool:
+    """Whether *text* is valid UTF-8 once encoded (a lone surrogate is not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _a(noun: str) -> str:
@@ -59,6 +70,12 @@ def check_message(message: object) -> dict:
     found = _find_unsafe(message, "message")
     if found is not None:
         path, value = found
+        if isinstance(value, str):
+            raise MessageError(
+                f"{path} ({value!r:.60}) holds a lone surrogate, which UTF-8 and so a channel "
+                "layer cannot carry: decode the text it came from with errors='replace', or "
+                "send it as bytes."
+            )
         raise MessageError(
             f"{path} is {_a(type(value).__name__)} ({value!r:.60}), which a channel layer cannot "
             "carry: use str, bytes, int, float, bool, None, list or dict."

@@ -16,7 +16,7 @@ from channels_core.exceptions import ChannelFull, ImproperlyConfigured, LayerClo
 from channels_core.layers import resolve_backend
 from channels_core.names import random_suffix
 from channels_core.testing.conformance import LayerConformance, fresh
-from channels_core.testing.redis import redis_server
+from channels_core.testing.redis import redis_server, running_redis
 from channels_redis import RedisChannelLayer
 from channels_redis.crypto import MessageCipher
 from channels_redis.hosts import HashRing
@@ -92,6 +92,13 @@ def test_redis_is_the_registered_redis_backend():
         pytest.param({"symmetric_encryption_keys": "secret"}, "non-empty list", id="keys-str"),
         pytest.param({"symmetric_encryption_keys": []}, "non-empty list", id="no-keys"),
         pytest.param({"symmetric_encryption_keys": [""]}, "non-empty strings", id="empty-key"),
+        pytest.param({"max_connections": 0}, "'max_connections'", id="no-connections"),
+        pytest.param({"max_connections": "10"}, "positive integer", id="connections-str"),
+        pytest.param(
+            {"hosts": [{"address": "redis://127.0.0.1:1/0", "max_connections": 5}]},
+            "layer option max_connections",
+            id="max-connections-in-a-host",
+        ),
     ],
 )
 def test_bad_redis_options_raise_improperly_configured_sentences(config, words):
@@ -319,9 +326,135 @@ async def test_undecryptable_messages_are_dropped_counted_and_logged_once(
         assert len(errors) == 1
         assert channel in errors[0].getMessage()
         assert "symmetric_encryption_keys" in errors[0].getMessage()
+        # The drops are counted in Redis: another layer (process) sees them in its stats.
+        assert (await receiver.stats(channel)).dropped == 3
+        observer = RedisChannelLayer(hosts=[redis_server], prefix=prefix)
+        try:
+            assert (await observer.stats(channel)).dropped == 3
+            assert (await observer.stats(fresh("other"))).dropped == 0
+            assert (await observer.stats()).dropped == 3
+        finally:
+            await observer.close()
     finally:
         await sender.close()
         await receiver.close()
+
+
+async def test_undecryptable_group_message_is_dropped_once_per_member_of_a_process(redis_server):
+    prefix = new_prefix()
+    sender = RedisChannelLayer(
+        hosts=[redis_server], prefix=prefix, symmetric_encryption_keys=["the key"]
+    )
+    receiver = RedisChannelLayer(
+        hosts=[redis_server], prefix=prefix, symmetric_encryption_keys=["other key"]
+    )
+    try:
+        group = fresh("group")
+        channels = [await receiver.new_channel() for _ in range(3)]
+        for channel in channels:
+            await receiver.group_add(group, channel)
+        await sender.group_send(group, {"n": "unreadable"})
+        await receiver.group_send(group, {"n": "readable"})
+        for channel in channels:
+            assert await asyncio.wait_for(receiver.receive(channel), BOUND) == {"n": "readable"}
+        assert receiver.undecryptable_count == 3
+        # A layer's stats() waits for its own drops to be counted in Redis; then another
+        # layer sees them too.
+        assert (await receiver.stats()).dropped == 3
+        stats = await sender.stats()
+        assert (stats.dropped, stats.pending) == (3, 0)
+        assert (await sender.stats(channels[0])).dropped == 1
+    finally:
+        await sender.close()
+        await receiver.close()
+
+
+async def test_a_group_send_stores_one_entry_per_process_with_per_member_capacity(redis_server):
+    prefix = new_prefix()
+    layer = RedisChannelLayer(hosts=[redis_server], prefix=prefix, capacity=2)
+    client = aioredis.Redis.from_url(redis_server)
+    try:
+        group = fresh("group")
+        channels = [await layer.new_channel() for _ in range(50)]
+        plain = fresh("plain")
+        for channel in [*channels, plain]:
+            await layer.group_add(group, channel)
+        await layer.send(channels[0], {"n": "direct"})
+        await layer.group_send(group, {"n": 1})
+        await layer.group_send(group, {"n": 2})  # channels[0] is full now: skipped, counted
+        process_list = f"{prefix}p:{{{layer.process_prefix()}}}"
+        assert await client.llen(process_list) == 3  # the send, then one entry per group send
+        stats = await layer.stats()
+        assert (stats.pending, stats.full_count) == (1 + 50 + 49 + 2, 1)
+        assert (await layer.stats(channels[0])).pending == 2
+        assert (await layer.stats(channels[1])).pending == 2
+        assert [await asyncio.wait_for(layer.receive(channels[0]), BOUND) for _ in range(2)] == [
+            {"n": "direct"},
+            {"n": 1},
+        ]
+        for channel in channels[1:]:
+            first = await asyncio.wait_for(layer.receive(channel), BOUND)
+            second = await asyncio.wait_for(layer.receive(channel), BOUND)
+            assert (first, second) == ({"n": 1}, {"n": 2})
+            # Each receiver has a dict of its own.
+            assert first is not second
+        assert [await asyncio.wait_for(layer.receive(plain), BOUND) for _ in range(2)] == [
+            {"n": 1},
+            {"n": 2},
+        ]
+        # Popping freed every member's capacity: they take two messages each again.
+        await layer.group_send(group, {"n": 3})
+        await layer.group_send(group, {"n": 4})
+        assert (await layer.stats()).full_count == 1
+        assert await client.hlen(f"{prefix}n:{{{layer.process_prefix()}}}") == 50
+    finally:
+        await layer.close()
+        await client.aclose()
+
+
+async def test_group_message_receivers_each_get_a_fresh_dict(redis_server):
+    layer = RedisChannelLayer(hosts=[redis_server], prefix=new_prefix())
+    try:
+        group = fresh("group")
+        channels = [await layer.new_channel() for _ in range(2)]
+        for channel in channels:
+            await layer.group_add(group, channel)
+        await layer.group_send(group, {"items": [1, 2]})
+        first = await asyncio.wait_for(layer.receive(channels[0]), BOUND)
+        first["items"].append(3)
+        assert await asyncio.wait_for(layer.receive(channels[1]), BOUND) == {"items": [1, 2]}
+    finally:
+        await layer.close()
+
+
+@pytest.mark.parametrize("max_connections", [5, None], ids=["five", "default"])
+async def test_hundreds_of_concurrent_calls_queue_for_connections(max_connections):
+    options = {} if max_connections is None else {"max_connections": max_connections}
+    with running_redis() as url:
+        layer = RedisChannelLayer(hosts=[url], **options)
+        observer = aioredis.Redis.from_url(url)
+        try:
+            group = fresh("group")
+            channels = [f"{fresh('member')}.{n}" for n in range(500)]
+            await asyncio.wait_for(
+                asyncio.gather(*(layer.group_add(group, channel) for channel in channels)), BOUND
+            )
+            assert len(await layer.group_members(group)) == 500
+            await asyncio.wait_for(
+                asyncio.gather(
+                    *(layer.send(channel, {"n": 1}) for channel in channels),
+                    *(layer.group_send(group, {"n": 2}) for _ in range(10)),
+                ),
+                BOUND,
+            )
+            assert (await layer.stats()).pending == 500 * 11
+            if max_connections is not None:
+                # The calls' connections, one of redis-py's pool (group_members, stats), and
+                # the observer's own.
+                assert len(await observer.client_list()) <= max_connections + 2
+        finally:
+            await layer.close()
+            await observer.aclose()
 
 
 def test_encryption_keys_are_derived_as_channels_redis_does():

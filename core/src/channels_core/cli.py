@@ -326,11 +326,18 @@ def _layer_stats(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return EXIT_OK
     rows = [
-        (name, found["pending"], _format_age(found["oldest_age"]), found["full_count"])
+        (
+            name,
+            found["pending"],
+            _format_age(found["oldest_age"]),
+            found["full_count"],
+            found["dropped"],
+        )
         for name, found in [("(all channels)", report["total"]), *report["channels"].items()]
     ]
     print(f"Layer {report['layer']!r} ({report['backend']})")
-    print(format_table(("CHANNEL", "PENDING", "OLDEST", "REFUSED (FULL)"), rows))
+    headers = ("CHANNEL", "PENDING", "OLDEST", "REFUSED (FULL)", "DROPPED (UNREADABLE)")
+    print(format_table(headers, rows))
     return EXIT_OK
 
 

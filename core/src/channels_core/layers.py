@@ -28,12 +28,15 @@ class LayerStats:
 
     ``pending`` counts messages waiting; ``oldest_age`` is the age in seconds of the oldest
     waiting message (None when nothing waits); ``full_count`` counts sends refused because a
-    channel was at capacity, group sends included.
+    channel was at capacity, group sends included; ``dropped`` counts messages a receiver
+    dropped because it could not decrypt or decode them (a layer that cannot drop any, such as
+    the memory layer, leaves it 0).
     """
 
     pending: int
     oldest_age: float | None
     full_count: int
+    dropped: int = 0
 
 
 class BaseChannelLayer(abc.ABC):

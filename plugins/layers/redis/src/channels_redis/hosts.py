@@ -6,6 +6,13 @@ Sentinel, or a whole Redis Cluster. Each shard has a circuit breaker: the first 
 it unreachable opens the breaker and starts a reconnect loop (exponential backoff, capped);
 while the breaker is open calls fail at once with :class:`LayerUnavailable`, and the loop
 closes it when the server answers again. The log says so once per outage.
+
+Calls are queued, never refused for want of a connection: at most ``max_connections`` calls
+(a layer option) run at once per shard and event loop, each on a connection of its own; more
+wait their turn, up to :data:`CALL_TIMEOUT`, then fail with :class:`LayerUnavailable`. Popping
+tasks hold a connection each, outside that bound. Scripts go out as ``EVALSHA`` commands packed
+by hiredis on connections the shard keeps itself (redis-py's connection objects, without its
+per-command client and pool machinery, which cost more than the round trip on a fast server).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
@@ -30,6 +38,7 @@ from redis.exceptions import (
     AskError,
     AuthenticationError,
     ClusterDownError,
+    NoScriptError,
     RedisClusterException,
     RedisError,
     TryAgainError,
@@ -51,6 +60,10 @@ CALL_TIMEOUT = 5.0 + BLOCK_SECONDS
 CONNECT_TIMEOUT = 2.0
 RECONNECT_FIRST_DELAY = 0.1
 RECONNECT_MAX_DELAY = 5.0
+DEFAULT_MAX_CONNECTIONS = 100
+# redis-py's own pools serve only the layer's occasional calls (statistics, flush, group
+# members, pings), which the shard already bounds: their limit must never be what refuses one.
+_REDIS_PY_POOL_SIZE = 2**31 - 1
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
 # Errors that mean the server cannot be reached (as opposed to a refused command).
 OUTAGE_ERRORS = (
@@ -68,7 +81,18 @@ def _defaults() -> dict[str, Any]:
         "socket_timeout": None,
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "retry": Retry(NoBackoff(), 0),
+        "max_connections": _REDIS_PY_POOL_SIZE,
     }
+
+
+class Script:
+    """A Lua script of the layer: its text and SHA1 digest, for ``EVALSHA``."""
+
+    __slots__ = ("sha", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text.encode()
+        self.sha = hashlib.sha1(self.text).hexdigest().encode()
 
 
 def _pair_url(host: Any) -> str | None:
@@ -113,14 +137,23 @@ ClientFactory = Callable[[], tuple[Any, list[aioredis.Redis]]]
 
 
 class _LoopClients:
-    """The clients of one shard on one event loop."""
+    """The clients of one shard on one event loop, the connections it keeps, its call slots."""
 
-    def __init__(self, client: Any, helpers: list[aioredis.Redis]) -> None:
+    def __init__(self, client: Any, helpers: list[aioredis.Redis], max_connections: int) -> None:
         self.client = client
         self.helpers = helpers
         self.nodes: dict[str, aioredis.Redis] = {}
+        self.slots = asyncio.Semaphore(max_connections)
+        # Per server client (by id): idle connections, most recently used last.
+        self.idle: dict[int, list[Any]] = {}
+        self.connections: set[Any] = set()
 
     async def aclose(self, name: str) -> None:
+        for connection in self.connections:
+            with contextlib.suppress(RedisError, OSError):
+                await connection.disconnect(nowait=True)
+        self.connections.clear()
+        self.idle.clear()
         for client in [self.client, *self.nodes.values(), *self.helpers]:
             try:
                 await client.aclose()
@@ -148,9 +181,11 @@ class Shard:
         factory: ClientFactory,
         is_cluster: bool = False,
         node_options: dict[str, Any] | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.name = name
         self.is_cluster = is_cluster
+        self.max_connections = max_connections
         self._factory = factory
         self._node_options = node_options or {}
         self._loops: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
@@ -168,7 +203,7 @@ class Shard:
         loop = asyncio.get_running_loop()
         clients = self._loops.get(loop)
         if clients is None:
-            clients = self._loops[loop] = _LoopClients(*self._factory())
+            clients = self._loops[loop] = _LoopClients(*self._factory(), self.max_connections)
             self._close_with(loop)
         return clients
 
@@ -188,14 +223,26 @@ class Shard:
 
     # Calls ---------------------------------------------------------------------------
 
-    async def run(self, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def run(self, call: Callable[[], Awaitable[Any]], queued: bool = True) -> Any:
         """Await ``call()``, failing fast while the breaker is open.
 
-        Raises :class:`LayerUnavailable` with a sentence naming this shard.
+        A *queued* call waits for one of the shard's ``max_connections`` call slots first (a
+        popping task, which holds a connection of its own, is not queued). Raises
+        :class:`LayerUnavailable` with a sentence naming this shard.
         """
         if self.down_since is not None:
             self._reconnect_in_background()
             raise self.unavailable()
+        slots = self._loop_clients().slots if queued else None
+        if slots is not None:
+            if slots.locked():
+                try:
+                    async with asyncio.timeout(CALL_TIMEOUT):
+                        await slots.acquire()
+                except TimeoutError:
+                    raise self.busy() from None
+            else:
+                await slots.acquire()  # free: returns at once
         try:
             async with asyncio.timeout(CALL_TIMEOUT):
                 return await call()
@@ -208,6 +255,18 @@ class Shard:
             if "NOAUTH" in str(error) or "WRONGPASS" in str(error):
                 raise self.authentication_failed(error) from error
             raise LayerUnavailable(f"Redis at {self.name} refused a command: {error}") from error
+        finally:
+            if slots is not None:
+                slots.release()
+
+    def busy(self) -> LayerUnavailable:
+        """The error of a call that waited too long for a free connection."""
+        return LayerUnavailable(
+            f"Every one of the layer's {self.max_connections} connections to Redis at "
+            f"{self.name} stayed busy for {CALL_TIMEOUT:.0f} s, so a call was given up "
+            "without being made: raise the layer's max_connections option, or make fewer "
+            "calls at once."
+        )
 
     def unavailable(self) -> LayerUnavailable:
         """The error of a call made while this shard is down."""
@@ -224,7 +283,7 @@ class Shard:
         )
 
     async def script(
-        self, script: Any, keys: Sequence[str], args: Sequence[Any], client: Any = None
+        self, script: Script, keys: Sequence[str], args: Sequence[Any], client: Any = None
     ) -> Any:
         """Run *script* on *client*, or on the server holding ``keys[0]``.
 
@@ -232,13 +291,74 @@ class Shard:
         slot (redis-py's cluster client is used only to learn the slot map); a MOVED or ASK
         reply refreshes the map and the call is made once more.
         """
+        command = hiredis.pack_command((b"EVALSHA", script.sha, len(keys), *keys, *args))
         if client is not None or not self.is_cluster:
-            return await script(keys, args, client or self.client)
+            return await self._evalsha(client or self.client, script, command)
         try:
-            return await script(keys, args, await self.node_client(keys[0]))
+            return await self._evalsha(await self.node_client(keys[0]), script, command)
         except AskError:
             await self.client.nodes_manager.initialize()
-            return await script(keys, args, await self.node_client(keys[0]))
+            return await self._evalsha(await self.node_client(keys[0]), script, command)
+
+    async def _evalsha(self, client: aioredis.Redis, script: Script, command: bytes) -> Any:
+        """Send the packed ``EVALSHA`` *command*, loading *script* first if the server lacks it."""
+        connection = await self.connection(client)
+        try:
+            await connection.send_packed_command(command, False)
+            try:
+                reply = await connection.read_response()
+            except NoScriptError:
+                load = hiredis.pack_command((b"SCRIPT", b"LOAD", script.text))
+                await connection.send_packed_command(load + command, False)
+                await connection.read_response()
+                reply = await connection.read_response()
+        except BaseException:
+            await self.discard(connection)
+            raise
+        self.release(client, connection)
+        return reply
+
+    async def connection(self, client: aioredis.Redis) -> Any:
+        """An idle connection to *client*'s server, or a new one, connected.
+
+        Give it back with :meth:`release`, or :meth:`discard` it when a call on it failed.
+        """
+        clients = self._loop_clients()
+        idle = clients.idle.get(id(client))
+        while idle:
+            connection = idle.pop()
+            try:
+                if not await connection.can_read():
+                    return connection
+            except (RedisError, OSError):
+                pass
+            # Closed by the server while idle (or holding unread data): not safe to reuse.
+            await self.discard(connection)
+        connection = client.connection_pool.make_connection()
+        clients.connections.add(connection)
+        try:
+            # connect(), not a first command's implicit connect: a Sentinel-managed connection
+            # asks the sentinels for the master only here.
+            await connection.connect()
+        except BaseException:
+            await self.discard(connection)
+            raise
+        return connection
+
+    def release(self, client: aioredis.Redis, connection: Any) -> None:
+        """Make *connection*, which served a complete call, idle again."""
+        clients = self._loop_clients()
+        if connection in clients.connections:  # not closed with the shard meanwhile
+            idle = clients.idle.get(id(client))
+            if idle is None:
+                idle = clients.idle[id(client)] = []
+            idle.append(connection)
+
+    async def discard(self, connection: Any) -> None:
+        """Close *connection*, whose state is unknown after a failed or cancelled call."""
+        self._loop_clients().connections.discard(connection)
+        with contextlib.suppress(RedisError, OSError):
+            await connection.disconnect(nowait=True)
 
     # The breaker ---------------------------------------------------------------------
 
@@ -332,14 +452,20 @@ class Shard:
             await clients.aclose(self.name)
 
 
-def make_shard(host: Any) -> Shard:
+def make_shard(host: Any, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> Shard:
     """The :class:`Shard` of one ``hosts`` entry; ImproperlyConfigured for a bad one."""
     if isinstance(host, dict):
         options = dict(host)
+        if "max_connections" in options:
+            raise _bad_host(
+                host,
+                "sets 'max_connections', which the layer manages itself: set the layer option "
+                "max_connections (calls at once per server) instead",
+            )
         if "cluster" in options:
-            return _cluster_shard(host, options)
+            return _cluster_shard(host, options, max_connections)
         if "sentinels" in options:
-            return _sentinel_shard(host, options)
+            return _sentinel_shard(host, options, max_connections)
         if "address" not in options:
             raise _bad_host(host, "has none of the keys 'address', 'sentinels' or 'cluster'")
         url = _address_url(options.pop("address"))
@@ -360,10 +486,10 @@ def make_shard(host: Any) -> Shard:
         pool.connection_class(**pool.connection_kwargs)
     except (TypeError, ValueError) as error:
         raise _bad_host(host, f"cannot be used ({error})") from error
-    return Shard(_redacted(url), factory)
+    return Shard(_redacted(url), factory, max_connections=max_connections)
 
 
-def _sentinel_shard(host: dict, options: dict[str, Any]) -> Shard:
+def _sentinel_shard(host: dict, options: dict[str, Any], max_connections: int) -> Shard:
     sentinels = options.pop("sentinels")
     master_name = options.pop("master_name", None)
     sentinel_options = options.pop("sentinel_kwargs", None) or {}
@@ -385,10 +511,10 @@ def _sentinel_shard(host: dict, options: dict[str, Any]) -> Shard:
     except (TypeError, ValueError) as error:
         raise _bad_host(host, f"cannot be used ({error})") from error
     where = ",".join(f"{address}:{port}" for address, port in sentinels)
-    return Shard(f"sentinel://{where}/{master_name}", factory)
+    return Shard(f"sentinel://{where}/{master_name}", factory, max_connections=max_connections)
 
 
-def _cluster_shard(host: dict, options: dict[str, Any]) -> Shard:
+def _cluster_shard(host: dict, options: dict[str, Any], max_connections: int) -> Shard:
     startup = options.pop("cluster")
     urls = [_address_url(node) for node in startup] if isinstance(startup, (list, tuple)) else []
     if not urls or None in urls:
@@ -412,7 +538,13 @@ def _cluster_shard(host: dict, options: dict[str, Any]) -> Shard:
     except (TypeError, ValueError, RedisClusterException) as error:
         raise _bad_host(host, f"cannot be used ({error})") from error
     name = "cluster://" + ",".join(f"{node.host}:{node.port}" for node in nodes)
-    return Shard(name, factory, is_cluster=True, node_options=node_options)
+    return Shard(
+        name,
+        factory,
+        is_cluster=True,
+        node_options=node_options,
+        max_connections=max_connections,
+    )
 
 
 class HashRing:
@@ -444,4 +576,12 @@ class HashRing:
         return self._indexes[position]
 
 
-__all__ = ["BLOCK_SECONDS", "DEFAULT_HOST", "HashRing", "Shard", "make_shard"]
+__all__ = [
+    "BLOCK_SECONDS",
+    "DEFAULT_HOST",
+    "DEFAULT_MAX_CONNECTIONS",
+    "HashRing",
+    "Script",
+    "Shard",
+    "make_shard",
+]

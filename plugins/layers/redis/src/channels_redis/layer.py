@@ -14,17 +14,23 @@ prefix's or one group's keys share a Redis Cluster slot:
     a sorted set of member channels scored by membership expiry, and ``gc:{<group>}`` the hash
     of each member's capacity (fixed at ``group_add``, so a group send needs no glob matching);
 ``f:{<channel>}`` and ``f:{<process prefix>}``
-    counters of sends refused at capacity (a hash by channel for a process prefix).
+    counters of sends refused at capacity (a hash by channel for a process prefix);
+``d:{<channel>}`` and ``d:{<process prefix>}``
+    counters of messages receivers dropped because they could not decrypt or read them.
 
 With several ``hosts``, a consistent-hash ring places each channel (a process-specific one by
 its process prefix) and each group on one of them; see :mod:`channels_redis.hosts`.
 
 A send is one Lua script call (one round trip). A group send is one call on a one-server layer;
 otherwise one call fetches the members and one call per server (per node of a Redis Cluster)
-pushes to all of that server's members. A receive registers a future and this process runs one
-popping task per Redis list it waits on: ``BLPOP``, one message at a time, for a normal channel
-(its list is shared with other processes, so nobody hoards it), and for a process list, which
-only this process reads, a script that pops a whole batch and frees its capacity in one call.
+pushes to all of that server's members. A group send stores its message once per normal member
+channel and once per process whose channels are members, naming those channels; the process
+hands it to each of them when it pops the entry.
+
+A receive registers a future and this process runs one popping task per Redis list it waits
+on: ``BLPOP``, one message at a time, for a normal channel (its list is shared with other
+processes, so nobody hoards it), and for a process list, which only this process reads, a
+script that pops a whole batch and frees its capacity in one call.
 Popping tasks are never cancelled mid-command, so a cancelled receive loses nothing: what is
 popped for nobody is buffered for the next receive, and :meth:`close` puts what is buffered
 back at the head of its list.
@@ -41,8 +47,8 @@ import time
 from collections import OrderedDict, deque
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
 from channels_core.exceptions import (
@@ -58,7 +64,16 @@ from channels_core.serialization import pack, unpack
 
 from . import scripts
 from .crypto import MessageCipher
-from .hosts import BLOCK_SECONDS, DEFAULT_HOST, OUTAGE_ERRORS, HashRing, Shard, make_shard
+from .hosts import (
+    BLOCK_SECONDS,
+    DEFAULT_HOST,
+    DEFAULT_MAX_CONNECTIONS,
+    OUTAGE_ERRORS,
+    HashRing,
+    Script,
+    Shard,
+    make_shard,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,13 +85,22 @@ _ROUTE_CACHE_SIZE = 10_000
 _LOGGED_CHANNELS_MAX = 1000
 
 
-def _script(text: str) -> AsyncScript:
-    return AsyncScript(None, text.encode())
-
-
 def _resolve(future: asyncio.Future | None, value: bool) -> None:
     if future is not None and not future.done():
         future.set_result(value)
+
+
+def _hand(waiters: dict[str, deque[asyncio.Future]], name: str, handed: tuple) -> bool:
+    """Resolve the first waiting receive of *name* in *waiters* with *handed*, if any."""
+    queue = waiters.get(name)
+    while queue:
+        future = queue.popleft()
+        if not queue:
+            del waiters[name]
+        if not future.done():
+            future.set_result(handed)
+            return True
+    return False
 
 
 class _PoppedList:
@@ -122,20 +146,33 @@ class RedisChannelLayer(BaseChannelLayer):
 
     Extra options: ``hosts``, a list of Redis hosts (default ``['redis://127.0.0.1:6379/0']``;
     every form is in :mod:`channels_redis.hosts` and ``docs/redis.md``), ``prefix``, the start
-    of every key this layer uses (default ``"channels:"``), and ``symmetric_encryption_keys``,
-    a list of keys that encrypt messages at rest (the first encrypts, all decrypt).
+    of every key this layer uses (default ``"channels:"``), ``symmetric_encryption_keys``,
+    a list of keys that encrypt messages at rest (the first encrypts, all decrypt), and
+    ``max_connections``, how many calls run at once per server and event loop (default 100;
+    more wait for a free connection).
     """
 
-    config_keys = ("hosts", "prefix", "symmetric_encryption_keys")
+    config_keys = ("hosts", "prefix", "symmetric_encryption_keys", "max_connections")
 
     def __init__(
         self,
         hosts: list[Any] | None = None,
         prefix: str = "channels:",
         symmetric_encryption_keys: list[str] | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         **config: Any,
     ) -> None:
         super().__init__(**config)
+        if (
+            not isinstance(max_connections, int)
+            or isinstance(max_connections, bool)
+            or max_connections < 1
+        ):
+            raise ImproperlyConfigured(
+                f"Redis layer option 'max_connections' is {max_connections!r}; it must be a "
+                "positive integer, the calls that run at once per Redis server (such as 100); "
+                "more calls wait for a free connection."
+            )
         hosts = [DEFAULT_HOST] if hosts is None else hosts
         if not isinstance(hosts, (list, tuple)) or not hosts:
             raise ImproperlyConfigured(
@@ -148,7 +185,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 "without braces (they mark Redis Cluster hash tags), such as 'channels:'."
             )
         self.prefix = prefix
-        self.shards = [make_shard(host) for host in hosts]
+        self.shards = [make_shard(host, max_connections) for host in hosts]
         names = [shard.name for shard in self.shards]
         if len(set(names)) != len(names):
             raise ImproperlyConfigured(
@@ -159,19 +196,21 @@ class RedisChannelLayer(BaseChannelLayer):
         self._cipher = (
             None if symmetric_encryption_keys is None else MessageCipher(symmetric_encryption_keys)
         )
-        # Scripts are called with the client of a shard (AsyncScript loads them where missing).
-        self._send_script = _script(scripts.SEND)
-        self._push_many_script = _script(scripts.PUSH_MANY)
-        self._push_many_cluster_script = _script(scripts.CLUSTER_FLAGS + scripts.PUSH_MANY)
-        self._members_script = _script(scripts.GROUP_MEMBERS)
-        self._group_send_local_script = _script(scripts.GROUP_SEND_LOCAL)
-        self._group_add_script = _script(scripts.GROUP_ADD)
-        self._group_discard_script = _script(scripts.GROUP_DISCARD)
-        self._pop_batch_script = _script(scripts.POP_BATCH)
-        self._push_back_script = _script(scripts.PUSH_BACK)
+        # Scripts are called with EVALSHA and loaded where missing (Shard.script).
+        self._send_script = Script(scripts.SEND)
+        self._push_many_script = Script(scripts.PUSH_MANY)
+        self._push_many_cluster_script = Script(scripts.CLUSTER_FLAGS + scripts.PUSH_MANY)
+        self._members_script = Script(scripts.GROUP_MEMBERS)
+        self._group_send_local_script = Script(scripts.GROUP_SEND_LOCAL)
+        self._group_add_script = Script(scripts.GROUP_ADD)
+        self._group_discard_script = Script(scripts.GROUP_DISCARD)
+        self._pop_batch_script = Script(scripts.POP_BATCH)
+        self._push_back_script = Script(scripts.PUSH_BACK)
+        self._count_dropped_script = Script(scripts.COUNT_DROPPED)
         self._closed = False
-        self._routes: dict[str, tuple[Shard, tuple[str, str, str]]] = {}
-        # Popped but not yet received messages, per channel: (expires_at, packed message).
+        self._routes: dict[str, tuple[Shard, tuple[str, str, str, str]]] = {}
+        # Popped but not yet received messages, per channel: (expires_at, packed message),
+        # decrypted.
         self._buffers: dict[str, deque[tuple[float, bytes]]] = {}
         # Per process prefix: the channels with buffered messages, in arrival order.
         self._ready: dict[str, OrderedDict[str, None]] = {}
@@ -179,9 +218,13 @@ class RedisChannelLayer(BaseChannelLayer):
         self._waiters: dict[str, deque[asyncio.Future]] = {}
         self._prefix_waiters: dict[str, deque[asyncio.Future]] = {}
         self._lists: dict[str, _PoppedList] = {}
-        #: Messages dropped because no key decrypted them (or they were not messages at all).
+        #: Messages this process dropped because no key decrypted them (or they were not
+        #: messages at all); every process's drops are counted in Redis too, for stats().
         self.undecryptable_count = 0
         self._undecryptable_logged: set[str] = set()
+        # Drops per channel not yet counted in Redis, and the task counting them there.
+        self._dropped: dict[str, int] = {}
+        self._counting: asyncio.Task | None = None
 
     # Routing ----------------------------------------------------------------------------
 
@@ -190,8 +233,8 @@ class RedisChannelLayer(BaseChannelLayer):
             return self.shards[0]
         return self.shards[self._ring.index(name)]
 
-    def _route(self, channel: str) -> tuple[Shard, tuple[str, str, str]]:
-        """The shard of *channel* and its keys: list, counts, refusals."""
+    def _route(self, channel: str) -> tuple[Shard, tuple[str, str, str, str]]:
+        """The shard of *channel* and its keys: list, counts, refusals, drops."""
         route = self._routes.get(channel)
         if route is None:
             if "!" in channel:
@@ -199,7 +242,12 @@ class RedisChannelLayer(BaseChannelLayer):
             else:
                 tag, kind = channel, "c:"
             prefix = self.prefix
-            keys = (f"{prefix}{kind}{{{tag}}}", f"{prefix}n:{{{tag}}}", f"{prefix}f:{{{tag}}}")
+            keys = (
+                f"{prefix}{kind}{{{tag}}}",
+                f"{prefix}n:{{{tag}}}",
+                f"{prefix}f:{{{tag}}}",
+                f"{prefix}d:{{{tag}}}",
+            )
             route = (self._shard_for(tag), keys)
             if len(self._routes) >= _ROUTE_CACHE_SIZE:
                 self._routes.clear()
@@ -212,10 +260,10 @@ class RedisChannelLayer(BaseChannelLayer):
             f"{self.prefix}gc:{{{group}}}",
         ]
 
-    async def _run(self, shard: Shard, call: Any) -> Any:
-        """``shard.run(call)``, but LayerClosed once this layer is closed."""
+    async def _run(self, shard: Shard, call: Any, queued: bool = True) -> Any:
+        """``shard.run(call, queued)``, but LayerClosed once this layer is closed."""
         try:
-            return await shard.run(call)
+            return await shard.run(call, queued)
         except LayerUnavailable:
             self._check_open()
             raise
@@ -223,7 +271,7 @@ class RedisChannelLayer(BaseChannelLayer):
     async def _script(
         self,
         shard: Shard,
-        script: Any,
+        script: Script,
         keys: list[str] | tuple[str, ...],
         args: list[Any],
         client: Any = None,
@@ -250,7 +298,7 @@ class RedisChannelLayer(BaseChannelLayer):
         capacity = self.capacity_for(channel)
         shard, keys = self._route(channel)
         full = await self._script(
-            shard, self._send_script, keys, [*self._push_args(data), channel, capacity]
+            shard, self._send_script, keys[:3], [*self._push_args(data), channel, capacity]
         )
         if full:
             raise ChannelFull(
@@ -264,8 +312,9 @@ class RedisChannelLayer(BaseChannelLayer):
         """Wait for the next message on *channel*; see :meth:`BaseChannelLayer.receive`."""
         check_channel_name(channel)
         while True:
-            self._check_open()
-            data = self._take(channel)
+            if self._closed:
+                raise self._closed_error()
+            data = self._take(channel) if channel in self._buffers else None
             if data is None:
                 _, data = await self._wait(self._popped_list(channel), self._waiters, channel)
             message = self._decode(channel, data)
@@ -295,6 +344,8 @@ class RedisChannelLayer(BaseChannelLayer):
     def _take(self, channel: str) -> bytes | None:
         """The next unexpired buffered message of *channel*, or None."""
         buffer = self._buffers.get(channel)
+        if buffer is None:
+            return None
         now = time.time()
         while buffer:
             expires_at, data = buffer.popleft()
@@ -321,16 +372,22 @@ class RedisChannelLayer(BaseChannelLayer):
         return "", None
 
     def _decode(self, channel: str, data: bytes) -> dict | None:
-        """The message in *data*, or None (logged once per channel, counted) if unreadable."""
-        if self._cipher is not None:
-            data = self._cipher.decrypt(data)
+        """The message in (decrypted) *data*, or None, dropped, if it is not one."""
         try:
-            message = None if data is None else unpack(data)
+            message = unpack(data)
         except ValueError:
             message = None
         if isinstance(message, dict):
             return message
+        self._drop(channel, decrypted=True)
+        return None
+
+    def _drop(self, channel: str, decrypted: bool) -> None:
+        """Count a message of *channel* dropped as unreadable; log once per channel."""
         self.undecryptable_count += 1
+        self._dropped[channel] = self._dropped.get(channel, 0) + 1
+        if self._counting is None:
+            self._counting = asyncio.get_running_loop().create_task(self._count_dropped())
         if channel not in self._undecryptable_logged:
             if len(self._undecryptable_logged) >= _LOGGED_CHANNELS_MAX:
                 self._undecryptable_logged.clear()
@@ -339,14 +396,45 @@ class RedisChannelLayer(BaseChannelLayer):
                 "A message on channel %r could not be %s, so it was dropped: every process "
                 "sharing this Redis prefix needs the same symmetric_encryption_keys (the old "
                 "key kept after the new one while rotating). Later failures on this channel "
-                "are counted in layer.undecryptable_count, not logged.",
+                "are counted (layer.undecryptable_count, and 'dropped' in stats), not logged.",
                 channel,
                 "decrypted with any of the layer's symmetric_encryption_keys"
-                if self._cipher is not None
+                if not decrypted
                 else "read as a message (is it encrypted? this layer has no "
-                "symmetric_encryption_keys)",
+                "symmetric_encryption_keys)"
+                if self._cipher is None
+                else "read as a message",
             )
-        return None
+
+    async def _count_dropped(self) -> None:
+        """Add the drops not yet counted in Redis to their channels' counters there, until
+        none is left (the task :meth:`_drop` starts).
+
+        Best effort: a server that cannot be reached keeps them in this process's
+        ``undecryptable_count`` only.
+        """
+        try:
+            while self._dropped:
+                dropped, self._dropped = self._dropped, {}
+                for channel, count in dropped.items():
+                    shard, keys = self._route(channel)
+                    args = [channel, count, int("!" in channel)]
+                    try:
+                        await self._script(shard, self._count_dropped_script, keys[3:], args)
+                    except LayerUnavailable as error:
+                        logger.warning(
+                            "%d dropped messages of channel %r are not counted in Redis: %s",
+                            count,
+                            channel,
+                            error,
+                        )
+        finally:
+            self._counting = None
+
+    async def _drops_counted(self) -> None:
+        """Wait until every drop so far is counted in Redis."""
+        if self._counting is not None:
+            await asyncio.shield(self._counting)
 
     def _popped_list(self, name: str) -> _PoppedList:
         """The popped list serving *name*: a channel, or a process prefix."""
@@ -361,32 +449,34 @@ class RedisChannelLayer(BaseChannelLayer):
         self, popped: _PoppedList, waiters: dict[str, deque[asyncio.Future]], name: str
     ) -> tuple[str, bytes]:
         """Wait for the popping task of *popped* to hand over a message for *name*."""
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         queue = waiters.get(name)
         if queue is None:
             queue = waiters[name] = deque()
         queue.append(future)
         popped.waiting += 1
-        _resolve(popped.wakeup, True)
+        wakeup = popped.wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(True)
         if popped.task is None:
-            popped.task = asyncio.get_running_loop().create_task(self._pop_loop(popped))
+            popped.task = loop.create_task(self._pop_loop(popped))
         try:
-            channel, expires_at, data = await future
-        except asyncio.CancelledError:
+            handed = await future
+        except BaseException:
             if future.done() and not future.cancelled() and future.exception() is None:
                 # Handed over, then cancelled before this receive ran: keep it for the next.
-                channel, expires_at, data = future.result()
-                self._deliver(popped, channel, expires_at, data, front=True)
-            raise
-        finally:
-            if not future.done() or future.cancelled() or future.exception() is not None:
-                # Not handed a message (which took it out of the queue and the count).
+                self._deliver(popped, *future.result(), front=True)
+            else:
+                # Not handed a message (which would have taken it out of the queue and the
+                # count).
                 popped.waiting -= 1
                 if future in queue:
                     queue.remove(future)
                 if not queue and waiters.get(name) is queue:
                     del waiters[name]
-        return channel, data
+            raise
+        return handed[0], handed[2]
 
     def _deliver(
         self,
@@ -398,16 +488,12 @@ class RedisChannelLayer(BaseChannelLayer):
     ) -> None:
         """Hand a popped message to a waiting receive of *popped*, or buffer it."""
         owner = popped.owner
-        for waiters, name in ((self._waiters, channel), (self._prefix_waiters, owner)):
-            queue = waiters.get(name) if name is not None else None
-            while queue:
-                future = queue.popleft()
-                if not queue:
-                    del waiters[name]
-                if not future.done():
-                    future.set_result((channel, expires_at, data))
-                    popped.waiting -= 1
-                    return
+        handed = (channel, expires_at, data)
+        if _hand(self._waiters, channel, handed) or (
+            owner is not None and _hand(self._prefix_waiters, owner, handed)
+        ):
+            popped.waiting -= 1
+            return
         buffer = self._buffers.get(channel)
         if buffer is None:
             buffer = self._buffers[channel] = deque()
@@ -421,18 +507,34 @@ class RedisChannelLayer(BaseChannelLayer):
                 ready = self._ready[owner] = OrderedDict()
             ready[channel] = None
 
-    def _dispatch(self, popped: _PoppedList, entry: bytes, now: float) -> str:
-        """Deliver one popped *entry* unless expired; returns its channel."""
+    def _dispatch(self, popped: _PoppedList, entry: bytes, now: float) -> bytes:
+        """Deliver one popped *entry* unless expired; returns its channels field (process
+        lists) or ``b""``."""
         expires_text, _, rest = entry.partition(b"|")
         if popped.owner is None:
-            channel, data = popped.channel, rest
+            names, data = b"", rest
         else:
-            channel_bytes, _, data = rest.partition(b"|")
-            channel = channel_bytes.decode()
+            names, _, data = rest.partition(b"|")
         expires_at = float(expires_text)
-        if expires_at > now:
-            self._deliver(popped, channel, expires_at, data)
-        return channel
+        if expires_at <= now:
+            return names
+        if popped.owner is None:
+            channels = [popped.channel]
+        elif b"," in names:
+            channels = names.decode().split(",")
+        else:
+            channels = [names.decode()]
+        if self._cipher is not None:
+            # Once per entry, however many channels it is for.
+            data = self._cipher.decrypt(data)
+            if data is None:
+                for channel in channels:
+                    self._drop(channel, decrypted=False)
+                return names
+        deliver = self._deliver
+        for channel in channels:
+            deliver(popped, channel, expires_at, data)
+        return names
 
     async def _pop_loop(self, popped: _PoppedList) -> None:
         """Pop *popped*'s list while receives wait on it; wait out outages of its server."""
@@ -444,7 +546,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 except LayerUnavailable:
                     if popped.shard.down_since is None or self._closed:
                         raise
-                    await self._release(popped)
+                    self._release(popped)
                     popped.waiting_up = True
                     try:
                         await popped.shard.wait_up()
@@ -454,14 +556,14 @@ class RedisChannelLayer(BaseChannelLayer):
             # Not an outage (bad credentials, a refused command): the receives must know.
             self._fail_waiters(popped, error)
         finally:
-            await self._release(popped)
+            self._release(popped)
             popped.task = None
             if self._lists.get(popped.key) is popped:
                 del self._lists[popped.key]
 
     async def _pop_some(self, popped: _PoppedList) -> bool:
         """Pop while receives wait; False once none has come for a while, or when closed."""
-        freed: list[str] = []
+        freed: list[bytes] = []
         try:
             while True:
                 while not popped.waiting:
@@ -469,7 +571,9 @@ class RedisChannelLayer(BaseChannelLayer):
                         return False
                 if self._closed:
                     return False
-                freed = await self._run(popped.shard, functools.partial(self._pop, popped, freed))
+                freed = await self._run(
+                    popped.shard, functools.partial(self._pop, popped, freed), queued=False
+                )
         finally:
             if freed:
                 # Stopping right after a BLPOP: free those entries' capacity all the same.
@@ -496,23 +600,23 @@ class RedisChannelLayer(BaseChannelLayer):
             timer.cancel()
             popped.wakeup = None
 
-    async def _pop(self, popped: _PoppedList, freed: list[str]) -> list[str]:
+    async def _pop(self, popped: _PoppedList, freed: list[bytes]) -> list[bytes]:
         """One round trip on *popped*'s own connection, delivering what it pops.
 
         A normal channel's list: one ``BLPOP``. A process list: a script that pops a batch
         and frees the capacity of those entries and of the *freed* channels, pipelined with a
-        ``BLPOP`` for when the list is empty. Returns the channels whose capacity is still to
-        free (those of entries the ``BLPOP`` took).
+        ``BLPOP`` for when the list is empty. Returns the channels fields of entries whose
+        capacity is still to free (those the ``BLPOP`` took).
         """
         connection = await self._connection(popped)
-        commands: list[tuple] = [("BLPOP", popped.key, BLOCK_SECONDS)]
+        command = hiredis.pack_command((b"BLPOP", popped.key, BLOCK_SECONDS))
         if popped.owner is not None:
             script = self._pop_batch_script
             keys_and_args = (popped.key, popped.counts, _BATCH_COUNT, _BATCH_BYTES, *freed)
-            commands.insert(0, ("EVALSHA", script.sha, 2, *keys_and_args))
+            command = hiredis.pack_command((b"EVALSHA", script.sha, 2, *keys_and_args)) + command
         popped.blocked = True
         try:
-            await connection.send_packed_command(connection.pack_commands(commands))
+            await connection.send_packed_command(command, False)
             if popped.owner is not None:
                 try:
                     batch = await connection.read_response()
@@ -525,11 +629,14 @@ class RedisChannelLayer(BaseChannelLayer):
                         self._dispatch(popped, entry, now)
             reply = await connection.read_response()
             if popped.owner is not None and batch is None:
-                await connection.send_command("SCRIPT", "LOAD", script.script)
+                await connection.send_packed_command(
+                    hiredis.pack_command((b"SCRIPT", b"LOAD", script.text)), False
+                )
                 await connection.read_response()
         except BaseException:
             # The connection is in an unknown state; never reuse it.
-            await connection.disconnect()
+            popped.connection = None
+            await popped.shard.discard(connection)
             raise
         finally:
             popped.blocked = False
@@ -542,16 +649,20 @@ class RedisChannelLayer(BaseChannelLayer):
         """*popped*'s own connection (its server's client id known, for CLIENT UNBLOCK)."""
         if popped.connection is None:
             popped.client = await popped.shard.node_client(popped.key)
-            popped.connection = await popped.client.connection_pool.get_connection()
-            await popped.connection.send_command("CLIENT", "ID")
-            popped.client_id = await popped.connection.read_response()
+            connection = await popped.shard.connection(popped.client)
+            try:
+                await connection.send_packed_command(hiredis.pack_command((b"CLIENT", b"ID")))
+                popped.client_id = await connection.read_response()
+            except BaseException:
+                await popped.shard.discard(connection)
+                raise
+            popped.connection = connection
         return popped.connection
 
-    async def _release(self, popped: _PoppedList) -> None:
+    def _release(self, popped: _PoppedList) -> None:
         connection, popped.connection = popped.connection, None
         if connection is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await popped.client.connection_pool.release(connection)
+            popped.shard.release(popped.client, connection)
 
     def _fail_waiters(self, popped: _PoppedList, error: Exception) -> None:
         if popped.owner is None:
@@ -617,8 +728,8 @@ class RedisChannelLayer(BaseChannelLayer):
             client = await shard.node_client(keys[0])
             batch = batches.get(id(client))
             if batch is None:
-                batch = batches[id(client)] = (shard, client, list(keys), list(push_args))
-            batch[3].extend((*keys, channel, int(flat[index + 1])))
+                batch = batches[id(client)] = (shard, client, list(keys[:3]), list(push_args))
+            batch[3].extend((*keys[:3], channel, int(flat[index + 1])))
         outcomes = await asyncio.gather(
             *(
                 self._script(
@@ -706,6 +817,7 @@ class RedisChannelLayer(BaseChannelLayer):
             if popped.waiting_up and popped.task is not None:
                 popped.task.cancel()
         await self._unblock_pops(tasks)
+        await self._drops_counted()
         await self._push_back_buffers()
         for shard in self.shards:
             await shard.close()
@@ -733,7 +845,10 @@ class RedisChannelLayer(BaseChannelLayer):
             process = "!" in channel
             entries = by_list.setdefault(keys[0], (shard, keys[1], process, []))[3]
             middle = f"|{channel}|".encode() if process else b"|"
-            entries.extend(repr(expires_at).encode() + middle + data for expires_at, data in buffer)
+            cipher = self._cipher
+            for expires_at, data in buffer:
+                stored = data if cipher is None else cipher.encrypt(data)
+                entries.append(repr(expires_at).encode() + middle + stored)
         self._buffers.clear()
         self._ready.clear()
         ttl = int(self.expiry) + 1
@@ -765,29 +880,32 @@ class RedisChannelLayer(BaseChannelLayer):
         return LayerClosed("The channel layer is closed: build a new layer to go on.")
 
     async def stats(self, channel: str | None = None) -> LayerStats:
-        """Messages pending, the oldest one's age and refused sends, of *channel* or all."""
+        """Messages pending, the oldest one's age, refused sends and dropped messages, of
+        *channel* or of the whole layer (every process's refusals and drops)."""
         self._check_open()
+        await self._drops_counted()
         if channel is not None:
             check_channel_name(channel)
-            shard, (list_key, _, full_key) = self._route(channel)
+            shard, (list_key, _, full_key, dropped_key) = self._route(channel)
             client = await self._run(shard, functools.partial(shard.node_client, list_key))
-            targets = [(shard, client, [list_key.encode()], [full_key.encode()])]
+            counters = [full_key.encode(), dropped_key.encode()]
+            targets = [(shard, client, [list_key.encode()], counters)]
         else:
             targets = []
             for shard, client, keys in await self._keys():
                 kinds = [(key, key[len(self.prefix) : len(self.prefix) + 3]) for key in keys]
                 lists = [key for key, kind in kinds if kind in (b"c:{", b"p:{")]
-                fulls = [key for key, kind in kinds if kind == b"f:{"]
-                targets.append((shard, client, lists, fulls))
+                counters = [key for key, kind in kinds if kind in (b"f:{", b"d:{")]
+                targets.append((shard, client, lists, counters))
         entries: list[tuple[str, float]] = []
-        full_count = 0
-        for shard, client, lists, fulls in targets:
+        counts = {b"f": 0, b"d": 0}
+        for shard, client, lists, counters in targets:
 
-            async def read(client: aioredis.Redis = client, lists=lists, fulls=fulls) -> list:
+            async def read(client: aioredis.Redis = client, lists=lists, counters=counters) -> list:
                 async with client.pipeline(transaction=False) as pipe:
                     for key in lists:
                         pipe.lrange(key, 0, -1)
-                    for key in fulls:
+                    for key in counters:
                         if b"!" in key and channel:
                             pipe.hget(key, channel)
                         elif b"!" in key:
@@ -798,10 +916,13 @@ class RedisChannelLayer(BaseChannelLayer):
 
             replies = await self._run(shard, read)
             for key, items in zip(lists, replies, strict=False):
-                entries += [self._parse(key, entry) for entry in items]
-            for value in replies[len(lists) :]:
+                for entry in items:
+                    entries += self._parse(key, entry)
+            for key, value in zip(counters, replies[len(lists) :], strict=True):
                 values = value if isinstance(value, list) else [value]
-                full_count += sum(int(count or 0) for count in values)
+                counts[key[len(self.prefix) : len(self.prefix) + 1]] += sum(
+                    int(count or 0) for count in values
+                )
         if channel is not None:
             entries = [entry for entry in entries if entry[0] == channel]
         for name, buffer in self._buffers.items():
@@ -812,13 +933,19 @@ class RedisChannelLayer(BaseChannelLayer):
         oldest_age = None
         if live:
             oldest_age = max(0.0, now - (min(live) - self.expiry))
-        return LayerStats(pending=len(live), oldest_age=oldest_age, full_count=full_count)
+        return LayerStats(
+            pending=len(live),
+            oldest_age=oldest_age,
+            full_count=counts[b"f"],
+            dropped=counts[b"d"],
+        )
 
-    def _parse(self, key: bytes, entry: bytes) -> tuple[str, float]:
-        """The channel and expiry time of a stored *entry* of *key*."""
+    def _parse(self, key: bytes, entry: bytes) -> list[tuple[str, float]]:
+        """The channels and expiry time of a stored *entry* of *key*: one pair per channel
+        (a group send's entry in a process list is a message for each of its channels)."""
         expires_text, _, rest = entry.partition(b"|")
+        expires_at = float(expires_text)
         if key[len(self.prefix) :].startswith(b"p:"):
-            channel = rest.partition(b"|")[0].decode()
-        else:
-            channel = key[len(self.prefix) + 3 : -1].decode()
-        return channel, float(expires_text)
+            names = rest.partition(b"|")[0].decode().split(",")
+            return [(name, expires_at) for name in names]
+        return [(key[len(self.prefix) + 3 : -1].decode(), expires_at)]

@@ -1,9 +1,12 @@
 """The Lua scripts of the Redis layer: each one call, one round trip, atomic on its server.
 
 Entries are ``<expires_at>|<packed message>`` in a normal channel's list and
-``<expires_at>|<channel>|<packed message>`` in a process list (one per process prefix). Every
-script declares the keys it touches, and every key carries a hash tag (``{...}``) so that the
-keys of one channel, one process prefix or one group share a Redis Cluster slot.
+``<expires_at>|<channels>|<packed message>`` in a process list (one per process prefix), where
+``<channels>`` names the channels of that process the message is for, separated by commas
+(channel names never hold a comma or a ``|``): one for a send, every member of that process
+that accepted it for a group send. Every script declares the keys it touches, and every key
+carries a hash tag (``{...}``) so that the keys of one channel, one process prefix or one group
+share a Redis Cluster slot.
 
 A member of a push takes three keys: its list, its count hash (process lists count each
 channel's entries there, for capacity; a normal channel's list length is its count) and its
@@ -12,15 +15,18 @@ refusal counter.
 
 from __future__ import annotations
 
-# push(list, counts, full, channel, capacity) queues the entry and returns 0, or counts a
-# refused send and returns 1 when the channel is full; flush() then appends each list's queued
-# entries with one RPUSH and renews its expiry once, so a group send to many channels of one
-# process costs one counter update per member and a few calls per list. Refusal counters
-# live a day after their last increment. ARGV[1..4] of every pushing script: now,
-# expires_at, ttl, payload.
+# push(list, counts, full, channel, capacity) queues a send to one channel; flush() then stores
+# what was queued and returns how many members were full (each refusal counted on its
+# channel's refusal counter, which lives a day after its last increment). A normal channel's
+# entries are appended with one RPUSH per list, after its capacity is checked against the list
+# length (expired entries at the head do not hold capacity). The channels of one process list
+# are checked together, one HMGET and one HSET of their counts per 1,000, and the message is
+# stored once for all of them: one entry naming every channel that accepted it, which the
+# owner fans out when it pops the entry. ARGV[1..4] of every pushing script: now, expires_at,
+# ttl, payload.
 _PUSH = """
 local now, expires_at, ttl, payload = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
-local queued, lists = {}, {}
+local queued, lists, owned, owners = {}, {}, {}, {}
 local function refuse(full, channel, process)
   if process then
     redis.call('HINCRBY', full, channel, 1)
@@ -30,46 +36,82 @@ local function refuse(full, channel, process)
   redis.call('EXPIRE', full, 86400)
   return 1
 end
-local function push(list, counts, full, channel, capacity)
-  local process = string.find(channel, '!', 1, true)
-  local entry
-  if process then
-    if redis.call('HINCRBY', counts, channel, 1) > capacity then
-      redis.call('HINCRBY', counts, channel, -1)
-      return refuse(full, channel, true)
-    end
-    entry = expires_at .. '|' .. channel .. '|' .. payload
-  else
-    local n = redis.call('LLEN', list) + #(queued[list] or {})
-    -- Expired entries at the head do not hold capacity.
-    while n >= capacity and n > 0 do
-      local head = redis.call('LINDEX', list, 0)
-      if not head then break end
-      if tonumber(string.sub(head, 1, string.find(head, '|', 1, true) - 1)) > now then break end
-      redis.call('LPOP', list)
-      n = n - 1
-    end
-    if n >= capacity then return refuse(full, channel, false) end
-    entry = expires_at .. '|' .. payload
+-- The sends queued for the channels of one process list.
+local function owner_of(list, counts, full)
+  local owner = owned[list]
+  if not owner then
+    owner = {list = list, counts = counts, full = full, n = 0, channels = {}, capacities = {}}
+    owned[list] = owner
+    owners[#owners + 1] = owner
   end
+  return owner
+end
+local function queue_owned(owner, channel, capacity)
+  local n = owner.n + 1
+  owner.n = n
+  owner.channels[n] = channel
+  owner.capacities[n] = capacity
+end
+local function push(list, counts, full, channel, capacity)
+  if string.find(channel, '!', 1, true) then
+    queue_owned(owner_of(list, counts, full), channel, capacity)
+    return 0
+  end
+  local n = redis.call('LLEN', list) + #(queued[list] or {})
+  while n >= capacity and n > 0 do
+    local head = redis.call('LINDEX', list, 0)
+    if not head then break end
+    if tonumber(string.sub(head, 1, string.find(head, '|', 1, true) - 1)) > now then break end
+    redis.call('LPOP', list)
+    n = n - 1
+  end
+  if n >= capacity then return refuse(full, channel, false) end
   local queue = queued[list]
   if not queue then
     queue = {}
     queued[list] = queue
-    lists[#lists + 1] = {list, process and counts}
+    lists[#lists + 1] = list
   end
-  queue[#queue + 1] = entry
+  queue[#queue + 1] = expires_at .. '|' .. payload
   return 0
 end
 local function flush()
-  for _, item in ipairs(lists) do
-    local queue = queued[item[1]]
+  for _, list in ipairs(lists) do
+    local queue = queued[list]
     for first = 1, #queue, 1000 do
-      redis.call('RPUSH', item[1], unpack(queue, first, math.min(first + 999, #queue)))
+      redis.call('RPUSH', list, unpack(queue, first, math.min(first + 999, #queue)))
     end
-    redis.call('EXPIRE', item[1], ttl)
-    if item[2] then redis.call('EXPIRE', item[2], ttl) end
+    redis.call('EXPIRE', list, ttl)
   end
+  local full = 0
+  for _, owner in ipairs(owners) do
+    local channels, capacities, accepted, taken = owner.channels, owner.capacities, {}, 0
+    for first = 1, owner.n, 1000 do
+      local last = math.min(first + 999, owner.n)
+      local counts = redis.call('HMGET', owner.counts, unpack(channels, first, last))
+      local updates, u = {}, 0
+      for i = first, last do
+        local count = tonumber(counts[i - first + 1] or '0') + 1
+        if count > capacities[i] then
+          full = full + refuse(owner.full, channels[i], true)
+        else
+          taken = taken + 1
+          accepted[taken] = channels[i]
+          updates[u + 1] = channels[i]
+          updates[u + 2] = count
+          u = u + 2
+        end
+      end
+      if u > 0 then redis.call('HSET', owner.counts, unpack(updates)) end
+    end
+    if taken > 0 then
+      redis.call('RPUSH', owner.list,
+                 expires_at .. '|' .. table.concat(accepted, ',') .. '|' .. payload)
+      redis.call('EXPIRE', owner.list, ttl)
+      redis.call('EXPIRE', owner.counts, ttl)
+    end
+  end
+  return full
 end
 """
 
@@ -78,8 +120,7 @@ SEND = (
     _PUSH
     + """
 local full = push(KEYS[1], KEYS[2], KEYS[3], ARGV[5], tonumber(ARGV[6]))
-flush()
-return full
+return full + flush()
 """
 )
 
@@ -95,14 +136,13 @@ local full = 0
 for i = 5, #ARGV, 5 do
   full = full + push(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]))
 end
-flush()
-return full
+return full + flush()
 """
 )
 CLUSTER_FLAGS = "#!lua flags=allow-cross-slot-keys\n"
 
-# The members of a group and their capacities, flat; expired members are removed first.
-# KEYS: members (sorted set), capacities (hash). ARGV: now.
+# members() gives the members of a group and their capacities, two lists; expired members are
+# removed first.
 _MEMBERS = """
 local function members(members_key, capacities_key, now)
   local expired = redis.call('ZRANGEBYSCORE', members_key, '-inf', now)
@@ -110,53 +150,60 @@ local function members(members_key, capacities_key, now)
     redis.call('ZREM', members_key, unpack(expired))
     redis.call('HDEL', capacities_key, unpack(expired))
   end
-  local channels = redis.call('ZRANGE', members_key, 0, -1)
-  local result = {}
+  local channels, capacities = redis.call('ZRANGE', members_key, 0, -1), {}
   for first = 1, #channels, 1000 do
     local last = math.min(first + 999, #channels)
-    local capacities = redis.call('HMGET', capacities_key, unpack(channels, first, last))
-    for i = first, last do
-      result[#result + 1] = channels[i]
-      result[#result + 1] = capacities[i - first + 1] or '1'
-    end
+    local found = redis.call('HMGET', capacities_key, unpack(channels, first, last))
+    for i = first, last do capacities[i] = tonumber(found[i - first + 1] or '1') end
   end
-  return result
+  return channels, capacities
 end
 """
-GROUP_MEMBERS = _MEMBERS + "return members(KEYS[1], KEYS[2], tonumber(ARGV[1]))\n"
+# The members and their capacities, flat. KEYS: members (sorted set), capacities (hash).
+# ARGV: now.
+GROUP_MEMBERS = (
+    _MEMBERS
+    + """
+local channels, capacities = members(KEYS[1], KEYS[2], tonumber(ARGV[1]))
+local flat = {}
+for i = 1, #channels do
+  flat[2 * i - 1] = channels[i]
+  flat[2 * i] = capacities[i]
+end
+return flat
+"""
+)
 
 # A whole group send on a one-server layer: the members' keys are computed here, so this script
-# is used only where every key lives on the one server (never on a Redis Cluster).
+# is used only where every key lives on the one server (never on a Redis Cluster). Members of a
+# process are gathered by their process prefix, whose keys are made once.
 # KEYS: members, capacities. ARGV: now, expires_at, ttl, payload, key prefix.
 GROUP_SEND_LOCAL = (
     _PUSH
     + _MEMBERS
     + """
 local prefix = ARGV[5]
-local flat = members(KEYS[1], KEYS[2], now)
-local full = 0
--- The keys of each process prefix, made once: members are often reply channels of a few
--- processes.
-local keys_of = {}
-for i = 1, #flat, 2 do
-  local channel = flat[i]
-  local bang = string.find(channel, '!', 1, true)
-  local tag = channel
-  local kind = 'c:'
+local channels, capacities = members(KEYS[1], KEYS[2], now)
+local full, by_tag, find, sub = 0, {}, string.find, string.sub
+for i = 1, #channels do
+  local channel, capacity = channels[i], capacities[i]
+  local bang = find(channel, '!', 1, true)
   if bang then
-    tag = string.sub(channel, 1, bang)
-    kind = 'p:'
+    local tag = sub(channel, 1, bang)
+    local owner = by_tag[tag]
+    if not owner then
+      owner = owner_of(prefix .. 'p:{' .. tag .. '}', prefix .. 'n:{' .. tag .. '}',
+                       prefix .. 'f:{' .. tag .. '}')
+      by_tag[tag] = owner
+    end
+    queue_owned(owner, channel, capacity)
+  else
+    local tagged = '{' .. channel .. '}'
+    full = full + push(prefix .. 'c:' .. tagged, prefix .. 'n:' .. tagged,
+                       prefix .. 'f:' .. tagged, channel, capacity)
   end
-  local keys = keys_of[tag]
-  if not keys then
-    keys = {prefix .. kind .. '{' .. tag .. '}', prefix .. 'n:{' .. tag .. '}',
-            prefix .. 'f:{' .. tag .. '}'}
-    if bang then keys_of[tag] = keys end
-  end
-  full = full + push(keys[1], keys[2], keys[3], channel, tonumber(flat[i + 1]))
 end
-flush()
-return full
+return full + flush()
 """
 )
 
@@ -175,20 +222,22 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 """
 
 # Pops up to ARGV[1] entries (and about ARGV[2] bytes) from a process list and frees their
-# capacity, and that of the channels in ARGV[3..] (of entries a BLPOP took).
-# KEYS: list, counts.
+# capacity, and that of the channels in ARGV[3..] (the channels fields of entries a BLPOP
+# took). KEYS: list, counts.
 POP_BATCH = """
 local entries = {}
 if tonumber(ARGV[1]) > 0 then entries = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1) end
 local size, taken, freed = 0, 0, {}
-for i = 3, #ARGV do freed[ARGV[i]] = (freed[ARGV[i]] or 0) + 1 end
+local function free(names)
+  for channel in string.gmatch(names, '[^,]+') do freed[channel] = (freed[channel] or 0) + 1 end
+end
+for i = 3, #ARGV do free(ARGV[i]) end
 for _, entry in ipairs(entries) do
   if size >= tonumber(ARGV[2]) then break end
   taken = taken + 1
   size = size + #entry
   local first = string.find(entry, '|', 1, true)
-  local channel = string.sub(entry, first + 1, string.find(entry, '|', first + 1, true) - 1)
-  freed[channel] = (freed[channel] or 0) + 1
+  free(string.sub(entry, first + 1, string.find(entry, '|', first + 1, true) - 1))
 end
 if taken > 0 then redis.call('LTRIM', KEYS[1], taken, -1) end
 -- One HMGET and one HDEL for the channels emptied (the usual case), HINCRBY for the others.
@@ -217,7 +266,7 @@ return entries
 """
 
 # Puts entries back at the head of a list, oldest first (ARGV[3..]); in a process list
-# (ARGV[2] is '1') each entry counts against its channel's capacity again.
+# (ARGV[2] is '1') each entry counts against the capacity of its channels again.
 # KEYS: list, counts. ARGV: ttl, process, entries.
 PUSH_BACK = """
 for i = #ARGV, 3, -1 do
@@ -225,10 +274,24 @@ for i = #ARGV, 3, -1 do
   redis.call('LPUSH', KEYS[1], entry)
   if ARGV[2] == '1' then
     local first = string.find(entry, '|', 1, true)
-    local channel = string.sub(entry, first + 1, string.find(entry, '|', first + 1, true) - 1)
-    redis.call('HINCRBY', KEYS[2], channel, 1)
+    local names = string.sub(entry, first + 1, string.find(entry, '|', first + 1, true) - 1)
+    for channel in string.gmatch(names, '[^,]+') do
+      redis.call('HINCRBY', KEYS[2], channel, 1)
+    end
     redis.call('EXPIRE', KEYS[2], ARGV[1])
   end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+"""
+
+# Counts messages a receiver dropped because it could not decrypt or read them: a hash by
+# channel for a process prefix, a counter for a normal channel; it lives a day after its last
+# increment, like the refusal counters. KEYS: counter. ARGV: channel, how many, process ('1').
+COUNT_DROPPED = """
+if ARGV[3] == '1' then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+else
+  redis.call('INCRBY', KEYS[1], ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], 86400)
 """

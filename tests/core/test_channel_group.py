@@ -132,3 +132,14 @@ def test_message_exposes_content_channel_and_reply_channel():
     copied = message.copy()
     copied.content["text"] = "changed"
     assert message["text"] == "hi"
+
+
+def test_a_message_checks_its_names_when_made_and_keeps_its_channels():
+    with pytest.raises(InvalidChannelName):
+        Message({"reply_channel": "no spaces"}, "x.receive")
+    with pytest.raises(InvalidChannelName):
+        Message({}, "no spaces")
+    message = Message({"reply_channel": "x.send.AB!c"}, "x.receive", alias="other")
+    assert message.channel is message.channel
+    assert message.reply_channel is message.reply_channel
+    assert (message.channel.alias, message.reply_channel.alias) == ("other", "other")

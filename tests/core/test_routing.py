@@ -72,6 +72,28 @@ def test_first_match_wins_and_missing_keys_do_not_match():
     assert router.match("a", {"path": 5}) is None
 
 
+def test_repeated_matches_give_the_same_answers_as_the_first():
+    # Matches are remembered by the filtered keys' values: repeats, other values, a caller
+    # changing its kwargs and values that cannot be remembered must not change the answers.
+    router = Router(
+        [
+            route("a", connect, path=r"^/chat/(?P<room>[^/]+)/$"),
+            route("a", receive, kind=r"^x$"),
+        ]
+    )
+    for _ in range(2):
+        consumer, kwargs = router.match("a", {"path": "/chat/lobby/", "text": "hi"})
+        assert (consumer, kwargs) == (connect, {"room": "lobby"})
+        kwargs["room"] = "changed"
+        assert router.match("a", {"path": "/chat/hall/"}) == (connect, {"room": "hall"})
+        assert router.match("a", {"path": b"/chat/lobby/"}) == (connect, {"room": "lobby"})
+        assert router.match("a", {"path": "/news/", "kind": "x"}) == (receive, {})
+        assert router.match("a", {"path": "/news/"}) is None
+        assert router.match("a", {"path": ["/chat/lobby/"], "kind": "x"}) == (receive, {})
+        long_room = "r" * 300
+        assert router.match("a", {"path": f"/chat/{long_room}/"}) == (connect, {"room": long_room})
+
+
 def test_several_filters_must_all_match():
     router = Router(
         [route("http.request", connect, method=r"^POST$", path=r"^/items/(?P<id>\d+)/$")]

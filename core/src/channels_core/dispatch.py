@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from types import MethodType
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
@@ -30,11 +31,20 @@ from .signals import consumer_finished, consumer_started
 
 logger = logging.getLogger(__name__)
 
+# The most handler functions remembered as sync or async; see Dispatcher._is_coroutine_function.
+_HANDLER_CACHE_LIMIT = 1000
+
+
+def _listened() -> bool:
+    """True when a receiver is connected to ``consumer_started`` or ``consumer_finished``."""
+    # ``Signal.receivers`` is a plain list: checking it is the cheapest "does anyone listen",
+    # and with nobody listening the consumer runs without the context manager around it.
+    return bool(consumer_started.receivers or consumer_finished.receivers)
+
 
 @contextmanager
 def _signalled(consumer: Any, message: Message) -> Iterator[None]:
     """Send ``consumer_started`` and ``consumer_finished`` around a consumer, if anyone listens."""
-    # ``Signal.receivers`` is a plain list: checking it is the cheapest "does anyone listen".
     if consumer_started.receivers:
         consumer_started.send(sender=consumer, channel=message.channel.name, message=message)
     error = None
@@ -55,7 +65,10 @@ def _run_sync(consumer: Any, handler: Any, message: Message, kwargs: dict, use_d
     if use_db:
         close_old_connections()
     try:
-        with _signalled(consumer, message):
+        if _listened():
+            with _signalled(consumer, message):
+                handler(message, **kwargs)
+        else:
             handler(message, **kwargs)
     finally:
         if use_db:
@@ -77,11 +90,39 @@ class Dispatcher:
         self.alias = alias
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="consumer")
         self.in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # Set by drain() while it waits, resolved when the last consumer in flight finishes:
+        # the per-message path only checks it for None.
+        self._drained: asyncio.Future | None = None
+        # Whether a handler is ``async def``, by function: asking asgiref costs more than the
+        # rest of the dispatch, and a function's answer does not change.
+        self._is_async: dict[Any, bool] = {}
         # Without Django settings there are no database connections to close.
         self._use_db = django_settings.configured or bool(os.environ.get("DJANGO_SETTINGS_MODULE"))
         self._run_sync = sync_to_async(_run_sync, thread_sensitive=False, executor=self.executor)
+
+    def _is_coroutine_function(self, consumer: Any, handler: Any) -> bool:
+        # Only functions that outlive the message are remembered: a function consumer (the
+        # routing holds it) and a class consumer's method (a new bound method per message, of
+        # the class's function). A wrapper made per message (channel_session) is asked anew,
+        # so the cache never holds on to a message.
+        if handler is consumer:
+            function = handler
+        elif type(handler) is MethodType:
+            function = handler.__func__
+        else:
+            return iscoroutinefunction(handler)
+        try:
+            return self._is_async[function]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable callable
+            return iscoroutinefunction(handler)
+        is_async = iscoroutinefunction(handler)
+        # Bounded all the same, for a get_handler() that makes new methods.
+        if len(self._is_async) >= _HANDLER_CACHE_LIMIT:
+            self._is_async.clear()
+        self._is_async[function] = is_async
+        return is_async
 
     async def dispatch(self, channel: str, content: dict, *, reraise: bool = False) -> bool:
         """Run the consumer routed for *content* on *channel*; False when no route matches.
@@ -95,15 +136,16 @@ class Dispatcher:
             return False
         consumer, kwargs = found
         self.in_flight += 1
-        self._idle.clear()
         try:
             message = Message(content, channel, self.alias)
             handler = get_handler(consumer, message, kwargs)
-            if iscoroutinefunction(handler):
+            if not self._is_coroutine_function(consumer, handler):
+                await self._run_sync(consumer, handler, message, kwargs, self._use_db)
+            elif _listened():
                 with _signalled(consumer, message):
                     await handler(message, **kwargs)
             else:
-                await self._run_sync(consumer, handler, message, kwargs, self._use_db)
+                await handler(message, **kwargs)
         except Exception:
             if reraise:
                 raise
@@ -115,17 +157,23 @@ class Dispatcher:
             )
         finally:
             self.in_flight -= 1
-            if not self.in_flight:
-                self._idle.set()
+            if not self.in_flight and self._drained is not None:
+                if not self._drained.done():
+                    self._drained.set_result(None)
+                self._drained = None
         return True
 
     async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 - the server's interface
         """Wait up to *timeout* seconds for the running consumers; True when none is left."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        if not self.in_flight:
+            return True
+        loop = asyncio.get_running_loop()
+        # One future for every drain() waiting on this loop; one left by a drain() on another
+        # loop that timed out has no callbacks left, so resolving it later is harmless.
+        if self._drained is None or self._drained.get_loop() is not loop:
+            self._drained = loop.create_future()
+        done, _ = await asyncio.wait((self._drained,), timeout=timeout)
+        return bool(done)
 
     def close(self) -> None:
         """Shut the thread pool down without waiting for threads still running a consumer."""

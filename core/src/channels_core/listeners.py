@@ -115,19 +115,34 @@ class StreamListener(PortListener):
 
 
 class DatagramListener(PortListener):
-    """A UDP port served by a :class:`~twisted.internet.protocol.DatagramProtocol`."""
+    """A UDP port served by a :class:`~twisted.internet.protocol.DatagramProtocol`.
 
-    def __init__(self, interface: str, port: int, protocol: DatagramProtocol) -> None:
+    ``max_packet_size`` is the receive buffer of each read: a longer datagram arrives cut to
+    this many bytes, so a protocol that must tell oversized datagrams apart reads one byte
+    more than it accepts.
+    """
+
+    def __init__(
+        self,
+        interface: str,
+        port: int,
+        protocol: DatagramProtocol,
+        max_packet_size: int = 8192,
+    ) -> None:
         self.interface = interface
         self.requested_port = port
         self.protocol = protocol
+        self.max_packet_size = max_packet_size
         self.port: IListeningPort | None = None
 
     async def start(self, server: ProtocolServer) -> None:
         """Bind the UDP port."""
         try:
             self.port = server.reactor.listenUDP(
-                self.requested_port, self.protocol, interface=self.interface
+                self.requested_port,
+                self.protocol,
+                interface=self.interface,
+                maxPacketSize=self.max_packet_size,
             )
         except CannotListenError as error:
             raise ImproperlyConfigured(

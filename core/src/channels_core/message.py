@@ -6,6 +6,7 @@ from typing import Any
 
 from .channel import Channel
 from .layers import DEFAULT_CHANNEL_LAYER
+from .names import check_channel_name
 
 
 class Message:
@@ -19,10 +20,10 @@ class Message:
 
     __slots__ = (
         "__dict__",
+        "_channel",
+        "_reply_channel",
         "alias",
-        "channel",
         "content",
-        "reply_channel",
     )
 
     def __init__(
@@ -30,9 +31,28 @@ class Message:
     ) -> None:
         self.content = content
         self.alias = alias
-        self.channel = channel if isinstance(channel, Channel) else Channel(channel, alias=alias)
+        # The names are checked now, so a bad one fails here as before, but the Channel
+        # objects are made when first read: the dispatcher makes a Message per message, and
+        # most consumers read one of the two at most.
+        self._channel = channel if isinstance(channel, Channel) else check_channel_name(channel)
         reply = content.get("reply_channel")
-        self.reply_channel = Channel(reply, alias=alias) if reply else None
+        self._reply_channel = check_channel_name(reply) if reply else None
+
+    @property
+    def channel(self) -> Channel:
+        """The :class:`Channel` the message came on."""
+        channel = self._channel
+        if isinstance(channel, str):
+            channel = self._channel = Channel(channel, alias=self.alias)
+        return channel
+
+    @property
+    def reply_channel(self) -> Channel | None:
+        """The :class:`Channel` named by the ``reply_channel`` key, or None without one."""
+        reply = self._reply_channel
+        if isinstance(reply, str):
+            reply = self._reply_channel = Channel(reply, alias=self.alias)
+        return reply
 
     @property
     def channel_layer(self):

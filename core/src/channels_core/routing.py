@@ -20,7 +20,8 @@ stripped before the included routes match (``path=r"^/shop"`` then ``path=r"^/ca
 matches ``/shop/cart/``). The consumer still receives the whole message.
 
 :class:`Router` compiles a routing once into a dict keyed by channel name; matching a message
-is a dict lookup and then the few filters of that channel's routes, first match wins.
+is a dict lookup and then the few filters of that channel's routes, first match wins. The
+answer is remembered per channel and (short) values of the keys its routes filter on.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ Consumer = Callable[..., Any]
 Filters = tuple[tuple[str, re.Pattern], ...]
 # One level of filters: the filters and whether they strip what they matched (include).
 Stage = tuple[Filters, bool]
+# The most distinct filter values remembered per channel, and the longest value remembered;
+# see Router.match.
+_MATCH_CACHE_LIMIT = 1000
+_MATCH_CACHE_VALUE_LIMIT = 256
 
 
 def _compile_filters(owner: str, filters: dict[str, Any]) -> Filters:
@@ -210,6 +215,10 @@ def _text(value: Any) -> str | None:
     return None
 
 
+def _is_short(value: Any) -> bool:
+    return not isinstance(value, (str, bytes)) or len(value) <= _MATCH_CACHE_VALUE_LIMIT
+
+
 def _match_stages(stages: tuple[Stage, ...], content: dict) -> dict[str, Any] | None:
     """The kwargs of a route whose stages all match *content*, else None."""
     kwargs: dict[str, Any] = {}
@@ -236,6 +245,18 @@ class Router:
         self._table: dict[str, list[tuple[tuple[Stage, ...], Consumer]]] = {}
         self._compile(routing, (), (), where)
         self.channels: frozenset[str] = frozenset(self._table)
+        # A match depends only on the channel and the values of the keys its routes filter
+        # on, so it is remembered by those values: most messages of a channel share them (a
+        # WebSocket connection's path), and matching the patterns costs more than a lookup.
+        self._filter_keys = {
+            channel: tuple(
+                sorted({key for stages, _ in routes for filters, _ in stages for key, _ in filters})
+            )
+            for channel, routes in self._table.items()
+        }
+        self._matches: dict[str, dict[tuple, tuple[Consumer, dict[str, Any]] | None]] = {
+            channel: {} for channel in self._table
+        }
 
     @classmethod
     def from_alias(cls, alias: str = "default") -> Router:
@@ -276,10 +297,33 @@ class Router:
 
     def match(self, channel: str, content: dict) -> tuple[Consumer, dict[str, Any]] | None:
         """``(consumer, kwargs)`` of the first route matching the message, or None."""
-        candidates = self._table.get(channel)
-        if candidates is None:
+        keys = self._filter_keys.get(channel)
+        if keys is None:
             return None
-        for stages, consumer in candidates:
+        if not keys:  # no route of the channel filters: the first one takes every message
+            return self._table[channel][0][1], {}
+        matches = self._matches[channel]
+        values = tuple(map(content.get, keys))
+        try:
+            found = matches[values]
+        except KeyError:
+            found = self._match(channel, content)
+            # Long values (a route filtering on a datagram's data) are not worth keeping, and
+            # values that never repeat (ids in a path) must not grow the cache for ever.
+            if all(_is_short(value) for value in values):
+                if len(matches) >= _MATCH_CACHE_LIMIT:
+                    matches.clear()
+                matches[values] = found
+        except TypeError:  # an unhashable value, which no filter matches anyway
+            found = self._match(channel, content)
+        if found is None:
+            return None
+        consumer, kwargs = found
+        # A copy, so that a caller changing its kwargs cannot change the next match.
+        return consumer, dict(kwargs)
+
+    def _match(self, channel: str, content: dict) -> tuple[Consumer, dict[str, Any]] | None:
+        for stages, consumer in self._table[channel]:
             if not stages:
                 return consumer, {}
             kwargs = _match_stages(stages, content)

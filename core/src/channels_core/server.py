@@ -15,10 +15,12 @@ Twisted callback) per event, :meth:`~ProtocolServer.unbind_reply` when it closes
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import signal
 import threading
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Coroutine, Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import local
@@ -106,6 +108,39 @@ def resolve_options(
     return resolved
 
 
+class _Resume:
+    """Awaiting it goes on with a coroutine that was started by hand and now waits.
+
+    The coroutine's first step ran in *context* and gave *waiting* (what a coroutine gives
+    its task when it waits: usually a future). The task awaiting this object takes *waiting*
+    as its own, and each later step (a value sent or an exception thrown, cancellation
+    included) is passed on to the coroutine, in *context*, as its own task would.
+    """
+
+    __slots__ = ("context", "coroutine", "waiting")
+
+    def __init__(
+        self, coroutine: Coroutine[Any, Any, Any], context: contextvars.Context, waiting: Any
+    ) -> None:
+        self.coroutine = coroutine
+        self.context = context
+        self.waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, context, waiting = self.coroutine, self.context, self.waiting
+        while True:
+            try:
+                sent = yield waiting
+            except BaseException as error:  # every one, cancellation included, goes on
+                step, argument = coroutine.throw, error
+            else:
+                step, argument = coroutine.send, sent
+            try:
+                waiting = context.run(step, argument)
+            except StopIteration as finished:
+                return finished.value
+
+
 class ProtocolServer:
     """The running ``channels serve`` process: listeners, reply channels and dispatch.
 
@@ -166,6 +201,10 @@ class ProtocolServer:
         self._stop_requested = asyncio.Event()
         self._reply_tasks: dict[str, asyncio.Task] = {}
         self._emit_tasks: set[asyncio.Task] = set()
+        # Coroutines spawn() was given that no task has started yet, and whether a task is
+        # working through them.
+        self._spawned: deque[Coroutine[Any, Any, Any]] = deque()
+        self._spawn_running = False
 
     # What protocol adapters call ---------------------------------------------------------
 
@@ -205,27 +244,75 @@ class ProtocolServer:
         """The connection of *name* is gone: later messages for it are dropped."""
         local.unbind(name)
 
-    async def emit(self, channel: str, content: dict) -> bool:
+    def emit(self, channel: str, content: dict) -> Coroutine[Any, Any, bool]:
         """Hand an event to its consumer: in-process dispatch, or the layer in worker mode.
 
-        Returns False when in-process dispatch found no route for it. In worker mode a full
-        channel raises :class:`~channels_core.exceptions.ChannelFull` to the caller.
+        Returns the coroutine to await: its result is False when in-process dispatch found
+        no route for the event. In worker mode a full channel raises
+        :class:`~channels_core.exceptions.ChannelFull` to the caller.
         """
+        # The dispatcher's coroutine itself, not one awaiting it: a coroutine less per event.
         if self.dispatcher is not None:
-            return await self.dispatcher.dispatch(channel, content)
+            return self.dispatcher.dispatch(channel, content)
+        return self._send_to_layer(channel, content)
+
+    async def _send_to_layer(self, channel: str, content: dict) -> bool:
         await self.layer.send(channel, content)
         return True
 
     def emit_nowait(self, channel: str, content: dict) -> None:
         """:meth:`emit` from a Twisted callback: schedule it on the loop, log its failure."""
-        task = self.loop.create_task(self.emit(channel, content))
-        self._emit_tasks.add(task)
-        task.add_done_callback(self._emit_done)
+        self.spawn(self.emit(channel, content))
 
-    def _emit_done(self, task: asyncio.Task) -> None:
-        self._emit_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("Emitting an event failed.", exc_info=task.exception())
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run *coroutine* on the loop, from a Twisted callback; log its failure.
+
+        For a protocol that awaits :meth:`emit` itself (to handle a full channel its own
+        way). Coroutines spawned together (the events of one socket read) share a task while
+        they finish without waiting: a task per event costs more than the event's consumer.
+        Each still runs in its own copy of the context, in order; the first that waits for
+        something finishes in the task it started in and the rest go on in a new task, so
+        none waits for another. The tasks still running when the server has drained are
+        cancelled.
+        """
+        self._spawned.append(coroutine)
+        if not self._spawn_running:
+            self._start_spawned()
+
+    def _start_spawned(self) -> None:
+        self._spawn_running = True
+        task = self.loop.create_task(self._run_spawned())
+        self._emit_tasks.add(task)
+        task.add_done_callback(self._emit_tasks.discard)
+
+    async def _run_spawned(self) -> None:
+        """Run the spawned coroutines in turn until one waits; see :meth:`spawn`."""
+        queue = self._spawned
+        while queue:
+            coroutine = queue.popleft()
+            # What a task of its own would give it: a copy of the context for its every step.
+            context = contextvars.copy_context()
+            try:
+                waiting = context.run(coroutine.send, None)
+            except StopIteration:
+                continue
+            except asyncio.CancelledError:
+                # As a task of its own it would have ended cancelled, which nobody logs.
+                continue
+            except Exception:
+                logger.exception("Emitting an event failed.")
+                continue
+            # It waits: the rest go on in a new task; this one stays with it to its end.
+            if queue:
+                self._start_spawned()
+            else:
+                self._spawn_running = False
+            try:
+                await _Resume(coroutine, context, waiting)
+            except Exception:
+                logger.exception("Emitting an event failed.")
+            return
+        self._spawn_running = False
 
     # Lifecycle ---------------------------------------------------------------------------
 
@@ -268,6 +355,10 @@ class ProtocolServer:
             )
         for task in list(self._emit_tasks):
             task.cancel()
+        # Spawned but never started (their task was cancelled before its first step): close
+        # them, as cancelling their own tasks would have.
+        while self._spawned:
+            self._spawned.popleft().close()
         self.registry.hook.channels_shutdown(server=self)
         for task in self._reply_tasks.values():
             task.cancel()

@@ -90,7 +90,8 @@ def test_hooks_table():
         (("plugins", "--jsn"), "unrecognized arguments: --jsn"),
         (("serve", "no-colon"), "'no-colon' is not of the form module:attribute"),
         (("serve", "--option", "udp"), "'udp' is not of the form PROTOCOL.NAME=VALUE"),
-        (("serve", "--option", "udp.port=1"), "names the protocol 'udp', which is not installed"),
+        (("serve", "--option", "nosuch.port=1"), "names the protocol 'nosuch', which is not"),
+        (("serve", "--option", "udp.port=1"), "the option 'port', which the protocol 'udp' does"),
         (("worker", "--threads", "many"), "invalid int value: 'many'"),
     ],
 )

@@ -1,8 +1,9 @@
 """A third-party protocol plugin, installed and served as a user would do it.
 
-``channels-lineecho`` (tests/plugins/lineecho) is a real distribution with an entry point in
-the group ``channels``. It is pip-installed into a throwaway virtualenv; that venv's
-``channels`` script lists it, then serves it on 127.0.0.1 to real TCP clients.
+``channels-lineecho`` (examples/lineproto, the example of the plugin author's guide) is a
+real distribution with an entry point in the group ``channels``. It is pip-installed into a
+throwaway virtualenv; that venv's ``channels`` script lists it, then serves it on 127.0.0.1 to
+real TCP clients.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import pytest
 
 from channels_core.testing.processes import build_venv, run, start_process
 
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-PROJECT = PLUGINS / "lineecho_project"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lineproto"
+PROJECT = EXAMPLE / "lineecho_project"
 LISTENING = r"lineecho listening on tcp:0:interface=127\.0\.0\.1 → 127\.0\.0\.1:(?P<port>\d+)"
 TIMEOUT = 10
 
@@ -27,7 +28,7 @@ def venv(tmp_path_factory):
     """A venv that sees the development install, plus channels-lineecho installed from source."""
     return build_venv(
         tmp_path_factory.mktemp("lineecho") / "venv",
-        install=[PLUGINS / "lineecho"],
+        install=[EXAMPLE],
         scripts={"channels": "channels_core.cli:main"},
     )
 

@@ -1,0 +1,1 @@
+"""The UDP benchmark's project: one echo consumer on ``udp.receive``."""

@@ -1,0 +1,32 @@
+"""Echo consumers, and a "monitor" data channel that hears about every connect and disconnect."""
+
+import logging
+
+from channels_core import Group
+
+logger = logging.getLogger(__name__)
+MONITOR = Group("webrtc-monitor")
+
+
+async def connect(message):
+    """A monitor joins the group; every connect is announced to it."""
+    if message["label"] == "monitor":
+        await MONITOR.add(message["reply_channel"])
+    await MONITOR.send({"text": f"connect {message['peer']} {message['label']}"})
+
+
+async def receive(message):
+    """Echo text and bytes; "close" gets "bye" and closes the data channel."""
+    if message.get("text") == "close":
+        await message.reply_channel.send({"text": "bye", "close": True})
+    elif "text" in message:
+        await message.reply_channel.send({"text": message["text"]})
+    else:
+        await message.reply_channel.send({"bytes": message["bytes"]})
+
+
+async def disconnect(message):
+    """Announce the disconnect to the monitors, and in the server's log."""
+    logger.info("webrtc.disconnect %s %s", message["peer"], message["label"])
+    await MONITOR.discard(message["reply_channel"])
+    await MONITOR.send({"text": f"disconnect {message['peer']} {message['label']}"})

@@ -21,6 +21,8 @@ reading its output can check what was delivered where. Roles:
     ``["in", sender, n]`` for what it receives; the test kills it with SIGKILL at random.
 ``hold PATH``
     takes the store's write lock, prints ``holding`` and sleeps holding it (to be killed).
+``discard PATH GROUP CHANNEL``
+    discards CHANNEL from GROUP and prints ``done``.
 """
 
 from __future__ import annotations
@@ -146,6 +148,13 @@ async def hold(path: str) -> None:
     await asyncio.sleep(60)
 
 
+async def discard(path: str, group: str, channel: str) -> None:
+    layer = IPCChannelLayer(path=path)
+    await layer.group_discard(group, channel)
+    emit("done")
+    await layer.close()
+
+
 ROLES = {
     "send": send,
     "receive": receive,
@@ -153,6 +162,7 @@ ROLES = {
     "serve": serve,
     "hammer": hammer,
     "hold": hold,
+    "discard": discard,
 }
 
 if __name__ == "__main__":

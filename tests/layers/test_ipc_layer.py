@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 import warnings
 
 import lmdb
@@ -18,6 +19,7 @@ from channels_core.exceptions import (
     MessageTooLarge,
 )
 from channels_core.layers import build_layer, resolve_backend
+from channels_core.serialization import unpack
 from channels_core.testing.conformance import LayerConformance, fresh
 from channels_ipc import IPCChannelLayer
 from channels_ipc.layer import default_path
@@ -227,4 +229,75 @@ async def test_a_full_store_refuses_sends_naming_map_size_and_recovers(tmp_path)
     assert [(await layer.receive(channel))["n"] for _ in range(sent)] == list(range(sent))
     await layer.send(channel, {"n": sent})
     assert (await layer.receive(channel))["n"] == sent
+    await layer.close()
+
+
+async def test_group_sends_past_one_members_capacity_skip_only_it_and_keep_counts(tmp_path):
+    # Four group sends, nothing received. The owner's queue holds fewer messages than the
+    # capacities for the first two: one count for the owner; the third finds "small" may be
+    # full, counts the owner's channels one by one from then on, and goes member by member.
+    # "lone" (another owner's only channel) is full at the second, when counting starts.
+    layer = IPCChannelLayer(path=tmp_path, capacity=5, channel_capacity={"*!small": 2, "*!lone": 1})
+    group, prefix = fresh("group"), layer.process_prefix()
+    small, big, other = f"{prefix}small", f"{prefix}big", fresh("normal")
+    lone = f"{fresh('other')}!lone"
+    for channel in (small, big, other, lone):
+        await layer.group_add(group, channel)
+    for n in range(4):
+        await layer.group_send(group, {"n": n})
+        assert layer._store.verify() == []
+    assert (await layer.stats(lone)).full_count == 3
+    assert (await layer.stats(small)).full_count == 2
+    assert (await layer.stats(big)).full_count == 0
+    assert (await layer.stats()).pending == 2 + 4 + 4 + 1
+    assert [(await layer.receive(small))["n"] for _ in range(2)] == [0, 1]
+    assert [(await layer.receive(big))["n"] for _ in range(4)] == [0, 1, 2, 3]
+    assert [(await layer.receive(other))["n"] for _ in range(4)] == [0, 1, 2, 3]
+    await layer.group_send(group, {"n": 4})
+    assert (await layer.receive(small))["n"] == 4
+    assert (await layer.stats()).pending == 2 + 1
+    assert layer._store.verify() == []
+    await layer.close()
+
+
+async def test_a_take_cut_short_by_its_batch_limit_counts_down_what_it_took(tmp_path):
+    # Each group send stores one message for three channels: a take limited to 2 deliveries
+    # stops after one message and must count down exactly what it removed.
+    layer = IPCChannelLayer(path=tmp_path)
+    group, prefix = fresh("group"), layer.process_prefix()
+    channels = [f"{prefix}{n}" for n in range(3)]
+    for channel in channels:
+        await layer.group_add(group, channel)
+    for n in range(3):
+        await layer.group_send(group, {"n": n})
+    with layer._lock:
+        taken = layer._store.take_owner(prefix, time.time(), 2, None)
+    assert [(names, unpack(data)) for names, _, data in taken] == [(channels, {"n": 0})]
+    assert layer._store.verify() == []
+    assert (await layer.stats()).pending == 6
+    with layer._lock:
+        taken = layer._store.take_owner(prefix, time.time(), 10, None)
+    assert [unpack(data) for _, _, data in taken] == [{"n": 1}, {"n": 2}]
+    assert layer._store.verify() == []
+    with layer._store.env.begin() as txn:
+        assert txn.stat(layer._store.counts)["entries"] == 0
+    await layer.close()
+
+
+async def test_a_group_send_reads_the_members_again_after_a_change(tmp_path):
+    # A process keeps the members it read; adding, discarding and expiry must all show.
+    layer = IPCChannelLayer(path=tmp_path, group_expiry=0.3)
+    group, first, second = fresh("group"), fresh("first"), fresh("second")
+    await layer.group_add(group, first)
+    await layer.group_send(group, {"n": 0})
+    await layer.group_add(group, second)
+    await layer.group_send(group, {"n": 1})
+    await layer.group_discard(group, first)
+    await layer.group_send(group, {"n": 2})
+    assert [(await layer.receive(first))["n"] for _ in range(2)] == [0, 1]
+    assert [(await layer.receive(second))["n"] for _ in range(2)] == [1, 2]
+    await asyncio.sleep(0.4)
+    await layer.group_send(group, {"n": 3})
+    assert (await layer.stats()).pending == 0
+    assert await layer.group_members(group) == []
     await layer.close()

@@ -127,6 +127,27 @@ async def test_group_sends_reach_members_in_other_processes(path):
     await layer.close()
 
 
+async def test_a_group_send_sees_members_other_processes_added_and_discarded_since(path):
+    # This process keeps the members it read for the group's version; other processes'
+    # changes give the group a new version.
+    layer = IPCChannelLayer(path=path)
+    mine = await layer.new_channel()
+    await layer.group_add("room", mine)
+    await layer.group_send("room", {"n": 0})
+    with child("members", path, "room", 2, 1) as other:
+        await asyncio.to_thread(other.wait_for_line, "ready", BOUND)
+        await layer.group_send("room", {"n": 1})
+        assert await asyncio.to_thread(other.wait, BOUND) == 0, other.output
+    assert [n for _, n in pairs(other)] == [1, 1]
+    with child("discard", path, "room", mine) as discarder:
+        assert await asyncio.to_thread(discarder.wait, BOUND) == 0, discarder.output
+    await layer.group_send("room", {"n": 2})
+    assert [await layer.receive(mine) for _ in range(2)] == [{"n": 0}, {"n": 1}]
+    assert (await layer.stats(mine)).pending == 0
+    assert layer._store.verify() == []
+    await layer.close()
+
+
 async def test_sends_from_another_process_reach_this_process_channels(path):
     layer = IPCChannelLayer(path=path)
     first, second = await layer.new_channel(), await layer.new_channel()

@@ -25,6 +25,7 @@ import tempfile
 import time
 import weakref
 from collections import Counter, OrderedDict, deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,15 @@ from channels_core.layers import BaseChannelLayer, LayerStats
 from channels_core.names import check_channel_name, check_group_name, process_prefix
 from channels_core.serialization import pack, unpack
 
-from .store import Taken, open_store
+from .store import open_store
 from .wake import Doorbell, Ringer, sweep
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAP_SIZE = 1 << 30
-# How many messages of this process's own channels one transaction takes at most.
-_OWNER_BATCH = 1000
+# How many deliveries (messages times the channels each is for) of this process's own channels
+# one transaction takes, at most or a few more.
+_OWNER_BATCH = 10_000
 _NAME_RE = re.compile(r"[a-zA-Z0-9._-]+\Z")
 
 
@@ -116,11 +118,17 @@ def _close_after_fork() -> None:
 os.register_at_fork(after_in_child=_close_after_fork)
 
 
-def _hand(waiters: dict[str, deque[asyncio.Future]], key: str, entry: Taken) -> bool:
+# A message of one of this process's channels: (channel, expires_at, packed message).
+Entry = tuple[str, float, bytes]
+
+
+def _hand(waiters: dict[str, deque[asyncio.Future]], key: str, entry: Entry) -> bool:
     """Give *entry* to the first receive still waiting on *key*; False when there is none."""
     queue = waiters.get(key)
     while queue:
         waiter = queue.popleft()
+        if not queue:
+            del waiters[key]
         if not waiter.done():
             waiter.set_result(entry)
             return True
@@ -181,11 +189,12 @@ class IPCChannelLayer(BaseChannelLayer):
         # owner prefix: futures resolved with the message, handed to them.
         self._owned_waiters: dict[str, deque[asyncio.Future]] = {}
         self._prefix_waiters: dict[str, deque[asyncio.Future]] = {}
-        # How many receives wait on each owner prefix, through either kind of waiter.
-        self._owner_interest: Counter[str] = Counter()
+        # How many receives wait on each owner prefix, through either kind of waiter (one
+        # handed its message counts until it resumes).
+        self._owner_interest: dict[str, int] = {}
         # Taken messages of this process's channels, per channel, and per owner the channels
         # holding some, in arrival order.
-        self._buffers: dict[str, deque[Taken]] = {}
+        self._buffers: dict[str, deque[Entry]] = {}
         self._ready: dict[str, OrderedDict[str, None]] = {}
 
     def _forget_dead_processes(self) -> None:
@@ -236,7 +245,8 @@ class IPCChannelLayer(BaseChannelLayer):
         """Wait for the next message on *channel*; see :meth:`BaseChannelLayer.receive`."""
         check_channel_name(channel)
         if "!" in channel:
-            return (await self._receive_owned(process_prefix(channel), channel))[1]
+            entry = await self._receive_owned(channel[: channel.index("!") + 1], channel)
+            return unpack(entry[2])
         loop = self._bind()
         while True:
             with self._lock:
@@ -261,16 +271,17 @@ class IPCChannelLayer(BaseChannelLayer):
                 f"'specific.Ab12!', not {prefix!r}: pass layer.process_prefix() or the part "
                 "of a channel name up to and including its '!'."
             )
-        return await self._receive_owned(prefix, None)
+        entry = await self._receive_owned(prefix, None)
+        return entry[0], unpack(entry[2])
 
-    async def _receive_owned(self, owner: str, channel: str | None) -> tuple[str, dict]:
+    async def _receive_owned(self, owner: str, channel: str | None) -> Entry:
         """The next message of *channel* (or of any channel under *owner* when None)."""
         loop = self._bind()
         while True:
             self._check_open()
             found = self._pop_buffered(owner, channel)
             if found is not None:
-                return found[0], unpack(found[2])
+                return found
             # While this process is rung for *owner*, everything stored for it since the last
             # fetch has rung the doorbell, whose reader fetches it: there is nothing to take.
             if owner in self._registered or not self._fetch_owner(owner, register=True):
@@ -284,26 +295,28 @@ class IPCChannelLayer(BaseChannelLayer):
         if queue is None:
             queue = waiters[key] = deque()
         queue.append(waiter)
-        self._owner_interest[owner] += 1
+        interest = self._owner_interest
+        interest[owner] = interest.get(owner, 0) + 1
         try:
             entry = await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and not self._closed:
                 # Handed its message, then cancelled before it could return it: put it back.
-                self._deliver(owner, waiter.result(), last=False)
+                channel, expires_at, data = waiter.result()
+                self._deliver(owner, (channel,), expires_at, data, last=False)
             else:
                 with contextlib.suppress(ValueError):
                     queue.remove(waiter)
+                if not queue and waiters.get(key) is queue:
+                    del waiters[key]
             raise
         finally:
-            remaining = self._owner_interest[owner] - 1
+            remaining = interest.get(owner, 0) - 1
             if remaining > 0:
-                self._owner_interest[owner] = remaining
+                interest[owner] = remaining
             else:
-                del self._owner_interest[owner]
-            if not queue and waiters.get(key) is queue:
-                del waiters[key]
-        return entry[0], unpack(entry[2])
+                interest.pop(owner, None)
+        return entry
 
     def _fetch_owner(self, owner: str, register: bool) -> bool:
         """Take *owner*'s stored messages: to its waiting receives, or into the buffers.
@@ -321,22 +334,43 @@ class IPCChannelLayer(BaseChannelLayer):
                     self._registered.add(owner)
                 return fetched
             fetched = True
-            for entry in taken:
-                self._deliver(owner, entry)
-            if len(taken) < _OWNER_BATCH:
+            deliveries = 0
+            for channels, expires_at, data in taken:
+                deliveries += len(channels)
+                self._deliver(owner, channels, expires_at, data)
+            if deliveries < _OWNER_BATCH:
                 return True
 
-    def _deliver(self, owner: str, entry: Taken, last: bool = True) -> None:
-        """Hand *entry* to a receive waiting for it, or buffer it.
+    def _deliver(
+        self,
+        owner: str,
+        channels: Iterable[str],
+        expires_at: float,
+        data: bytes,
+        last: bool = True,
+    ) -> None:
+        """Hand a message for *channels* of *owner* to a receive waiting on each, or buffer it.
 
-        Buffered behind its channel's other messages, or before them when *last* is false (a
+        Buffered behind the channel's other messages, or before them when *last* is false (a
         message given back by a cancelled receive).
         """
+        buffers, owned_waiters, prefix_waiters = (
+            self._buffers,
+            self._owned_waiters,
+            self._prefix_waiters,
+        )
+        for channel in channels:
+            entry = (channel, expires_at, data)
+            if channel not in buffers and (
+                (channel in owned_waiters and _hand(owned_waiters, channel, entry))
+                or (owner in prefix_waiters and _hand(prefix_waiters, owner, entry))
+            ):
+                continue
+            self._buffer(owner, entry, last)
+
+    def _buffer(self, owner: str, entry: Entry, last: bool) -> None:
+        """Keep *entry* for a later receive: after its channel's others, or first if not *last*."""
         channel = entry[0]
-        if channel not in self._buffers and (
-            _hand(self._owned_waiters, channel, entry) or _hand(self._prefix_waiters, owner, entry)
-        ):
-            return
         ready = self._ready.get(owner)
         if ready is None:
             ready = self._ready[owner] = OrderedDict()
@@ -350,7 +384,7 @@ class IPCChannelLayer(BaseChannelLayer):
             buffer.appendleft(entry)
             ready.move_to_end(channel, last=False)
 
-    def _pop_buffered(self, owner: str, channel: str | None) -> Taken | None:
+    def _pop_buffered(self, owner: str, channel: str | None) -> Entry | None:
         """The next unexpired buffered message of *channel* (or of any under *owner*)."""
         ready = self._ready.get(owner)
         if not ready:
@@ -368,7 +402,7 @@ class IPCChannelLayer(BaseChannelLayer):
                 return entry
         return None
 
-    def _pop_buffer(self, channel: str, ready: OrderedDict[str, None]) -> Taken | None:
+    def _pop_buffer(self, channel: str, ready: OrderedDict[str, None]) -> Entry | None:
         buffer = self._buffers.get(channel)
         now = time.time()
         while buffer:
@@ -451,7 +485,7 @@ class IPCChannelLayer(BaseChannelLayer):
         stale = []
         for key, count in rung.items():
             if key.endswith("!"):
-                if self._owner_interest[key]:
+                if key in self._owner_interest:
                     self._fetch_owner(key, register=False)
                 else:
                     stale.append(key)

@@ -11,14 +11,24 @@ Named databases:
     a normal channel's message under ``b"c" + channel + b"\\0" + seq``, its value
     ``expires_at + packed message``. Messages for process-specific channels go to their
     owner's queue (``owner`` is the name up to ``!``), under ``b"o" + owner + b"\\0" + seq``,
-    with the value ``expires_at + count + (len(channel) + channel) * count + packed message``:
-    one entry carries a message to all the owner's channels a group send reaches, and the
-    owner takes the messages of all its channels in one ordered scan. ``seq`` is a big-endian
+    with the value ``expires_at + length + names + packed message``, *names* being the
+    channels' names joined by newlines (which no name holds) and *length* its size: one entry
+    carries a message to all the owner's channels a group send reaches, and the owner takes the
+    messages of all its channels in one ordered scan. ``seq`` is a big-endian
     counter shared by every queue: key order is send order.
 ``n`` (counts)
-    the number of stored messages of each channel, for capacity.
+    the number of stored messages of each normal channel, for capacity (none for a channel
+    with no message); and per owner, under ``b"!" + owner`` (no channel name starts with
+    ``!``), the number of messages in its queue and whether its channels are counted one by
+    one. They are not while that number is below the capacity of every channel sent to: a
+    channel holds at most one message per message in its owner's queue, so none can be full,
+    and a group send to a thousand of its channels updates one count, not a thousand. Once
+    one of them could be full, the owner's queue is counted per channel, and stays so until
+    it is emptied. An owner's channels sort together, so their counts go in one range.
 ``g`` (groups)
-    ``group + b"\\0" + channel`` to the membership's expiry and the member's capacity.
+    ``group + b"\\0" + channel`` to the membership's expiry and the member's capacity, and
+    ``group + b"\\0"`` to the group's version: a fresh sequence number whenever its members
+    change, so a process may reuse the members it read for the same version.
 ``f`` (full counts)
     per channel, the sends refused at capacity; ``b"*"`` (no channel name has ``*``) holds
     the total.
@@ -31,10 +41,13 @@ The main database holds the format marker and the sequence counter.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import operator
 import os
 import struct
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,19 +59,39 @@ from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable
 logger = logging.getLogger(__name__)
 
 FORMAT_KEY = b"channels-ipc"
-FORMAT = b"channels-ipc/1"
+FORMAT = b"channels-ipc/2"
 _SEQ_KEY = b"seq"
 _SEQ = struct.Struct(">Q")
 _EXPIRES = struct.Struct("<d")
 _COUNT = struct.Struct("<Q")
 _MEMBER = struct.Struct("<dQ")
-_NAMES = struct.Struct("<H")
-_MAX_NAMES = 0xFFFF
+_NAMES = struct.Struct("<I")
+_ZERO = _COUNT.pack(0)
+# Per owner: the messages in its queue, and whether its channels are counted one by one.
+_OWNED = struct.Struct("<Q?")
 _TOTAL = b"*"
+_OWNER_KEY = b"!"
 _DATABASES = (b"m", b"n", b"g", b"f", b"w")
 
-# A message taken from the store: (channel, expires_at, packed message).
-Taken = tuple[str, float, bytes]
+# A message taken from an owner's queue: (its channels, expires_at, packed message).
+Taken = tuple[list[str], float, bytes]
+# How many groups' members a process keeps read, for the group sends to come.
+_GROUPS_KEPT = 256
+
+
+class _Members:
+    """The members of a group read at one version of it, arranged for group sends."""
+
+    __slots__ = ("normal", "owned", "until", "version")
+
+    def __init__(self, version: bytes | None) -> None:
+        self.version = version
+        # The normal members with their capacities.
+        self.normal: list[tuple[bytes, int]] = []
+        # Per owner: its members' names, their capacities, and the names joined as stored.
+        self.owned: dict[bytes, tuple[list[bytes], list[int], bytes]] = {}
+        # When the first of these memberships expires.
+        self.until = float("inf")
 
 
 def _queue_key(name: bytes) -> bytes:
@@ -114,6 +147,7 @@ class Store:
         self.path = path
         self.lock = threading.Lock()
         self.users = 0
+        self._members: dict[bytes, _Members] = {}
         try:
             self.env = lmdb.open(
                 str(path),
@@ -199,14 +233,18 @@ class Store:
         """Store a message; the tokens to ring, or None when *channel* is full."""
         name = channel.encode()
         with self._write() as txn:
-            if not self._reserve(txn, name, capacity, now):
+            bang = name.find(b"!")
+            if bang < 0:
+                if not self._reserve(txn, name, capacity, now):
+                    return None
+            elif not self._reserve_owned(txn, name[: bang + 1], [name], [capacity], now):
                 return None
             stamp = _EXPIRES.pack(expires_at)
             key = _queue_key(name) + _SEQ.pack(_next_seq(txn, 1))
             if name.find(b"!") < 0:
                 txn.put(key, stamp + data, db=self.messages)
             else:
-                value = stamp + _NAMES.pack(1) + bytes((len(name),)) + name + data
+                value = stamp + _NAMES.pack(len(name)) + name + data
                 txn.put(key, value, db=self.messages)
             return self._tokens(txn, _wake_key(name))
 
@@ -214,60 +252,162 @@ class Store:
         self, group: str, data: bytes, expires_at: float, now: float
     ) -> tuple[dict[bytes, set[str]], int]:
         """Store a message for every member; the keys to ring per token, and the full count."""
-        prefix = group.encode() + b"\0"
         stamp = _EXPIRES.pack(expires_at)
         full = 0
         with self._write() as txn:
-            cursor = txn.cursor(self.groups)
-            members = []
-            expired = []
-            if cursor.set_range(prefix):
-                for key, value in cursor:
-                    if not key.startswith(prefix):
-                        break
-                    member_until, capacity = _MEMBER.unpack(value)
-                    if member_until <= now:
-                        expired.append(key)
-                    else:
-                        members.append((key[len(prefix) :], capacity))
-            for key in expired:
-                txn.delete(key, db=self.groups)
-            if not members:
+            members = self._group(txn, group.encode() + b"\0", now)
+            if not members.normal and not members.owned:
                 return {}, 0
-            seq = _next_seq(txn, len(members))
-            keys: set[bytes] = set()
-            # Per owner, the members it owns (each name after its length): one entry for all.
-            owned: dict[bytes, list[bytes]] = {}
-            for name, capacity in members:
+            seq = _next_seq(txn, len(members.normal) + len(members.owned))
+            keys: list[bytes] = []
+            for name, capacity in members.normal:
                 if not self._reserve(txn, name, capacity, now):
                     full += 1
                     continue
-                bang = name.find(b"!")
-                if bang < 0:
-                    txn.put(b"c" + name + b"\0" + _SEQ.pack(seq), stamp + data, db=self.messages)
-                    seq += 1
-                    keys.add(name)
-                else:
-                    owner = name[: bang + 1]
-                    names = owned.get(owner)
-                    if names is None:
-                        names = owned[owner] = []
-                    names.append(bytes((len(name),)) + name)
-            for owner, names in owned.items():
-                for start in range(0, len(names), _MAX_NAMES):
-                    chunk = names[start : start + _MAX_NAMES]
-                    value = stamp + _NAMES.pack(len(chunk)) + b"".join(chunk) + data
-                    txn.put(b"o" + owner + b"\0" + _SEQ.pack(seq), value, db=self.messages)
-                    seq += 1
-                keys.add(owner)
+                txn.put(b"c" + name + b"\0" + _SEQ.pack(seq), stamp + data, db=self.messages)
+                seq += 1
+                keys.append(name)
+            for owner, (names, capacities, joined) in members.owned.items():
+                accepted = self._reserve_owned(txn, owner, names, capacities, now)
+                if accepted is not names:
+                    full += len(names) - len(accepted)
+                    if not accepted:
+                        continue
+                    joined = b"\n".join(accepted)
+                value = stamp + _NAMES.pack(len(joined)) + joined + data
+                txn.put(b"o" + owner + b"\0" + _SEQ.pack(seq), value, db=self.messages)
+                seq += 1
+                keys.append(owner)
             rings: dict[bytes, set[str]] = {}
             for key in keys:
                 for token in self._tokens(txn, key):
                     rings.setdefault(token, set()).add(key.decode())
         return rings, full
 
+    def _group(self, txn: lmdb.Transaction, prefix: bytes, now: float) -> _Members:
+        """The live members of the group whose keys start with *prefix*.
+
+        Read again only when the group's version changed or a membership expired since the
+        last read (expired ones are deleted then).
+        """
+        version = txn.get(prefix, db=self.groups)
+        members = self._members.get(prefix)
+        if members is not None and members.version == version and now < members.until:
+            return members
+        members = _Members(version)
+        expired = []
+        cursor = txn.cursor(self.groups)
+        if cursor.set_range(prefix):
+            start = len(prefix)
+            for key, value in cursor:
+                if not key.startswith(prefix):
+                    break
+                if len(key) == start:
+                    continue  # the version
+                member_until, capacity = _MEMBER.unpack(value)
+                if member_until <= now:
+                    expired.append(key)
+                    continue
+                members.until = min(members.until, member_until)
+                name = key[start:]
+                bang = name.find(b"!")
+                if bang < 0:
+                    members.normal.append((name, capacity))
+                    continue
+                owner = name[: bang + 1]
+                names = members.owned.get(owner)
+                if names is None:
+                    names = members.owned[owner] = ([], [], b"")
+                names[0].append(name)
+                names[1].append(capacity)
+        members.owned = {
+            owner: (names, capacities, b"\n".join(names))
+            for owner, (names, capacities, _) in members.owned.items()
+        }
+        if expired:
+            for key in expired:
+                txn.delete(key, db=self.groups)
+            members.version = self._new_version(txn, prefix)
+        if len(self._members) >= _GROUPS_KEPT:
+            self._members.clear()
+        self._members[prefix] = members
+        return members
+
+    def _new_version(self, txn: lmdb.Transaction, prefix: bytes) -> bytes:
+        """Mark the group of *prefix* changed; its new version."""
+        version = _SEQ.pack(_next_seq(txn, 1))
+        txn.put(prefix, version, db=self.groups)
+        return version
+
+    def _reserve_owned(
+        self,
+        txn: lmdb.Transaction,
+        owner: bytes,
+        names: list[bytes],
+        capacities: list[int],
+        now: float,
+    ) -> list[bytes]:
+        """Count one more message for *owner*'s queue, for its channels *names* (in name
+        order, with their *capacities*); the names that had room, the others counted as full.
+
+        While the owner's channels are not counted one by one, that is one count for all of
+        them; else a few calls for all of them, with no Python step per channel, while none is
+        full.
+        """
+        queued, counted = self._owner(txn, owner)
+        if not counted and queued >= min(capacities):
+            self._count_channels(txn, owner)
+            counted = True
+        if counted:
+            names = self._reserve_each(txn, names, capacities, now)
+            # Dropping expired messages to make room may have changed the queue.
+            queued = self._owner(txn, owner)[0]
+        # Written even when all were full: the channels may have just started being counted.
+        txn.put(_OWNER_KEY + owner, _OWNED.pack(queued + bool(names), counted), db=self.counts)
+        return names
+
+    def _owner(self, txn: lmdb.Transaction, owner: bytes) -> tuple[int, bool]:
+        """The messages in *owner*'s queue, and whether its channels are counted one by one."""
+        stored = txn.get(_OWNER_KEY + owner, db=self.counts)
+        return _OWNED.unpack(stored) if stored else (0, False)
+
+    def _count_channels(self, txn: lmdb.Transaction, owner: bytes) -> None:
+        """Start counting the messages of *owner*'s channels one by one."""
+        queue = b"o" + owner + b"\0"
+        counted: Counter[bytes] = Counter()
+        cursor = txn.cursor(self.messages)
+        if cursor.set_range(queue):
+            for key, value in cursor:
+                if not key.startswith(queue):
+                    break
+                counted.update(_names_of(queue, value)[0])
+        names = sorted(counted)
+        cursor = txn.cursor(self.counts)
+        counts = map(_COUNT.pack, map(counted.__getitem__, names))
+        cursor.putmulti(zip(names, counts, strict=True))
+
+    def _reserve_each(
+        self, txn: lmdb.Transaction, names: list[bytes], capacities: list[int], now: float
+    ) -> list[bytes]:
+        """Count one more message for each of the counted channels *names*; those that had
+        room."""
+        cursor = txn.cursor(self.counts)
+        counted = dict(cursor.getmulti(names))
+        stored = b"".join(map(counted.get, names, itertools.repeat(_ZERO)))
+        counts = struct.unpack(f"<{len(names)}Q", stored)
+        if all(map(operator.lt, counts, capacities)):
+            cursor.putmulti(zip(names, map(_COUNT.pack, map((1).__add__, counts)), strict=True))
+            return names
+        # One is full: channel by channel, dropping expired messages to make room.
+        return [
+            name
+            for name, capacity in zip(names, capacities, strict=True)
+            if self._reserve(txn, name, capacity, now)
+        ]
+
     def _reserve(self, txn: lmdb.Transaction, name: bytes, capacity: int, now: float) -> bool:
-        """Count one more message for channel *name*; False (counted as full) at capacity."""
+        """Count one more message for channel *name* (normal, or of an owner counted one by
+        one); False (counted as full) at capacity."""
         counted = txn.get(name, db=self.counts)
         count = _COUNT.unpack(counted)[0] if counted else 0
         if count >= capacity:
@@ -283,18 +423,33 @@ class Store:
         return True
 
     def _drop_expired(self, txn: lmdb.Transaction, queue: bytes, now: float) -> None:
-        """Delete the expired messages at the head of *queue*."""
+        """Delete the expired messages at the head of *queue*: a normal channel's, or the
+        queue of an owner whose channels are counted one by one."""
+        dropped = 0
         cursor = txn.cursor(self.messages)
-        if not cursor.set_range(queue):
-            return
-        while cursor.key().startswith(queue):
+        found = cursor.set_range(queue)
+        while found and cursor.key().startswith(queue):
             value = cursor.value()
             if _EXPIRES.unpack_from(value)[0] > now:
-                return
+                break
             for name in _names_of(queue, value)[0]:
                 self._uncount(txn, name)
-            if not cursor.delete():
-                return
+            dropped += 1
+            found = cursor.delete()
+        if dropped and queue[:1] == b"o":
+            owner = queue[1:-1]
+            # Counted one by one still: the caller goes on counting a channel of it.
+            queued = self._owner(txn, owner)[0] - dropped
+            txn.put(_OWNER_KEY + owner, _OWNED.pack(queued, True), db=self.counts)
+
+    def _set_owner(self, txn: lmdb.Transaction, owner: bytes, queued: int, counted: bool) -> None:
+        """Record the messages left in *owner*'s queue; with none, its channels hold none."""
+        if queued:
+            txn.put(_OWNER_KEY + owner, _OWNED.pack(queued, counted), db=self.counts)
+            return
+        if counted:
+            self._clear_counts(txn, owner)
+        txn.delete(_OWNER_KEY + owner, db=self.counts)
 
     def _uncount(self, txn: lmdb.Transaction, channel: bytes, removed: int = 1) -> None:
         counted = txn.get(channel, db=self.counts)
@@ -327,33 +482,50 @@ class Store:
             return None, False
 
     def take_owner(self, owner: str, now: float, limit: int, register: bytes | None) -> list[Taken]:
-        """The unexpired messages of *owner*'s channels, in send order: *limit* or a few more.
+        """The unexpired messages of *owner*'s channels, in send order: for *limit*
+        deliveries, or a few more.
 
         Registers *register* like :meth:`take` when there is nothing to take.
         """
-        queue = b"o" + owner.encode() + b"\0"
+        owner_name = owner.encode()
+        queue = b"o" + owner_name + b"\0"
         taken: list[Taken] = []
-        removed: dict[bytes, int] = {}
+        removed = []
+        deliveries = 0
         with self._write() as txn:
             cursor = txn.cursor(self.messages)
             found = cursor.set_range(queue)
-            while found and len(taken) < limit and cursor.key().startswith(queue):
+            while found and deliveries < limit and cursor.key().startswith(queue):
                 value = cursor.value()
                 found = cursor.delete()
-                names, end = _names_of(queue, value)
+                end = _EXPIRES.size + _NAMES.size + _NAMES.unpack_from(value, _EXPIRES.size)[0]
+                # Decoded and split once per message, however many channels it is for.
+                names = value[_EXPIRES.size + _NAMES.size : end].decode().split("\n")
+                removed.append(names)
                 expires_at = _EXPIRES.unpack_from(value)[0]
-                live = expires_at > now
-                data = value[end:]
-                for name in names:
-                    removed[name] = removed.get(name, 0) + 1
-                    if live:
-                        taken.append((name.decode(), expires_at, data))
-            # Counted down once per channel, not once per message.
-            for name, count in removed.items():
-                self._uncount(txn, name, count)
+                if expires_at > now:
+                    taken.append((names, expires_at, value[end:]))
+                    deliveries += len(names)
+            if removed:
+                queued, counted = self._owner(txn, owner_name)
+                if counted and found and cursor.key().startswith(queue):
+                    # Messages remain: count down once per channel, not once per message.
+                    removed_per_channel = Counter(name for names in removed for name in names)
+                    for name, count in removed_per_channel.items():
+                        self._uncount(txn, name.encode(), count)
+                self._set_owner(txn, owner_name, queued - len(removed), counted)
             if not taken and register is not None:
-                txn.put(owner.encode() + b"\0" + register, b"", db=self.wakes)
+                txn.put(owner_name + b"\0" + register, b"", db=self.wakes)
         return taken
+
+    def _clear_counts(self, txn: lmdb.Transaction, owner: bytes) -> None:
+        """Delete the counts of every channel of *owner*."""
+        cursor = txn.cursor(self.counts)
+        if not cursor.set_range(owner):
+            return
+        # A delete moves to the next record; past the last one, the key is empty.
+        while cursor.key().startswith(owner):
+            cursor.delete()
 
     # Wake-ups ---------------------------------------------------------------------------
 
@@ -398,14 +570,17 @@ class Store:
 
     def group_add(self, group: str, channel: str, member_until: float, capacity: int) -> None:
         """Add *channel* to *group* (or renew it) until *member_until*."""
+        prefix = group.encode() + b"\0"
         with self._write() as txn:
-            key = group.encode() + b"\0" + channel.encode()
-            txn.put(key, _MEMBER.pack(member_until, capacity), db=self.groups)
+            txn.put(prefix + channel.encode(), _MEMBER.pack(member_until, capacity), db=self.groups)
+            self._new_version(txn, prefix)
 
     def group_discard(self, group: str, channel: str) -> None:
         """Remove *channel* from *group*."""
+        prefix = group.encode() + b"\0"
         with self._write() as txn:
-            txn.delete(group.encode() + b"\0" + channel.encode(), db=self.groups)
+            if txn.delete(prefix + channel.encode(), db=self.groups):
+                self._new_version(txn, prefix)
 
     def group_members(self, group: str, now: float) -> list[str]:
         """The members of *group* whose membership has not expired, in name order."""
@@ -417,7 +592,8 @@ class Store:
                 for key, value in cursor:
                     if not key.startswith(prefix):
                         break
-                    if _MEMBER.unpack(value)[0] > now:
+                    # The group's version has no name after the prefix.
+                    if len(key) > len(prefix) and _MEMBER.unpack(value)[0] > now:
                         members.append(key[len(prefix) :].decode())
         return members
 
@@ -462,11 +638,13 @@ class Store:
     def verify(self) -> list[str]:
         """The inconsistencies found in the store, as sentences (empty when it is sound).
 
-        Checks that every message is well formed and sits in its channel's queue, and that
-        each channel's count is its number of messages.
+        Checks that every message is well formed and sits in its channel's queue, that each
+        owner's count is its number of messages, and that each channel counted one by one has
+        its number of messages as count (and the others no count).
         """
         problems = []
         found: dict[bytes, int] = {}
+        queued: dict[bytes, int] = {}
         with self.env.begin() as txn:
             for key, value in txn.cursor(self.messages):
                 try:
@@ -476,9 +654,31 @@ class Store:
                     continue
                 for name in names:
                     found[name] = found.get(name, 0) + 1
-            counts = {name: _COUNT.unpack(value)[0] for name, value in txn.cursor(self.counts)}
+                if key[:1] == b"o":
+                    owner = key[1 : key.index(b"\0")]
+                    queued[owner] = queued.get(owner, 0) + 1
+            counts, owners = {}, {}
+            for key, value in txn.cursor(self.counts):
+                if key.startswith(_OWNER_KEY):
+                    owners[key[len(_OWNER_KEY) :]] = _OWNED.unpack(value)
+                else:
+                    counts[key] = _COUNT.unpack(value)[0]
+        for owner in sorted(set(queued) | set(owners)):
+            counted = owners.get(owner, (0, False))[0]
+            if queued.get(owner, 0) != counted:
+                problems.append(
+                    f"Owner {owner.decode()!r} holds {queued.get(owner, 0)} messages but "
+                    f"counts {counted}."
+                )
         for name in sorted(set(found) | set(counts)):
-            if found.get(name, 0) != counts.get(name, 0):
+            bang = name.find(b"!")
+            if bang >= 0 and not owners.get(name[: bang + 1], (0, False))[1]:
+                if name in counts:
+                    problems.append(
+                        f"Channel {name.decode()!r} has a count of its own, but its owner's "
+                        "channels are not counted one by one."
+                    )
+            elif found.get(name, 0) != counts.get(name, 0):
                 problems.append(
                     f"Channel {name.decode()!r} holds {found.get(name, 0)} messages but "
                     f"counts {counts.get(name, 0)}."
@@ -508,13 +708,9 @@ def _names_of(queue: bytes, value: bytes) -> tuple[list[bytes], int]:
     """The channel names a stored message *value* of *queue* is for, and where its data starts."""
     if queue[:1] == b"c":
         return [queue[1:-1]], _EXPIRES.size
-    offset = _EXPIRES.size + _NAMES.size
-    names = []
-    for _ in range(_NAMES.unpack_from(value, _EXPIRES.size)[0]):
-        end = offset + 1 + value[offset]
-        names.append(value[offset + 1 : end])
-        offset = end
-    return names, offset
+    start = _EXPIRES.size + _NAMES.size
+    end = start + _NAMES.unpack_from(value, _EXPIRES.size)[0]
+    return value[start:end].split(b"\n"), end
 
 
 def _next_seq(txn: lmdb.Transaction, count: int) -> int:

@@ -32,17 +32,25 @@ The WebSocket load generator is ``benchmarks/loadgen/ws_load.py``; HTTP load is 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from _common import (
+    ServerProcess,
+    argument_parser,
+    channels_serve,
+    child_env,
+    medians,
+    peer_venv,
+    report,
+    require_two_cpus,
+    run_json,
+)
 
 from channels_core.testing.processes import free_port, wait_for_port
 
@@ -72,16 +80,7 @@ FIGURES = {
 
 def peer_bin() -> Path:
     """The bin folder of the Daphne/uvicorn virtualenv, creating it when missing."""
-    bin_dir = PEER_VENV / "bin"
-    if not (bin_dir / "uvicorn").exists() or not (bin_dir / "daphne").exists():
-        print(f"Creating {PEER_VENV} with {' '.join(PEER_REQUIREMENTS)} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-        subprocess.run(
-            [str(bin_dir / "python"), "-m", "pip", "install", "-q", *PEER_REQUIREMENTS],
-            check=True,
-            timeout=RUN_TIMEOUT,
-        )
-    return bin_dir
+    return peer_venv(PEER_VENV, PEER_REQUIREMENTS, needs=("uvicorn", "daphne"))
 
 
 def require_tools() -> str:
@@ -92,33 +91,15 @@ def require_tools() -> str:
             "wrk is not installed, and the HTTP measurement needs it: install it with "
             "`apt-get install -y wrk` (Debian/Ubuntu) or from https://github.com/wg/wrk."
         )
-    if shutil.which("taskset") is None:
-        raise SystemExit(
-            "taskset is not installed: install util-linux (apt-get install -y util-linux)."
-        )
-    if (os.cpu_count() or 1) < 2:
-        raise SystemExit(
-            "This benchmark pins the server and the load to two CPUs; this machine has one."
-        )
+    require_two_cpus()
     return wrk
 
 
 def server_command(contender: str, port: int) -> tuple[list[str], dict[str, str]]:
     """The command line and extra environment that start *contender* on *port*."""
     if contender == "ours":
-        channels = Path(sys.executable).parent / "channels"
-        return [
-            str(channels),
-            "--pythonpath",
-            str(APPS / "ours"),
-            "--settings",
-            "bench_ours.settings",
-            "-v",
-            "0",
-            "serve",
-            "--endpoint",
-            f"tcp:{port}:interface=127.0.0.1",
-        ], {}
+        endpoint = f"tcp:{port}:interface=127.0.0.1"
+        return channels_serve(APPS / "ours", "bench_ours.settings", "--endpoint", endpoint), {}
     peer_path = {"PYTHONPATH": str(APPS / "peer")}
     if contender == "daphne":
         command = [str(peer_bin() / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0"]
@@ -132,55 +113,27 @@ def server_command(contender: str, port: int) -> tuple[list[str], dict[str, str]
     return [sys.executable, str(APPS / "bare.py"), str(port)], {}
 
 
-class Server:
+class Server(ServerProcess):
     """One contender's server process, pinned to the server CPU, stopped on exit."""
 
     def __init__(self, contender: str) -> None:
         self.contender = contender
         self.port = free_port()
         command, extra_env = server_command(contender, self.port)
-        env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-        env.update(extra_env)
-        self.log = open(HERE / "results" / f"{contender}.log", "a")  # noqa: SIM115
-        self.process = subprocess.Popen(
+        super().__init__(
             ["taskset", "-c", SERVER_CPU, *command],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            env=child_env(**extra_env),
+            log=HERE / "results" / f"{contender}.log",
         )
 
-    def __enter__(self) -> Server:
-        try:
-            wait_for_port(self.port, timeout=START_TIMEOUT)
-            url = f"http://127.0.0.1:{self.port}/hello/"
-            with urllib.request.urlopen(url, timeout=10) as response:
-                body = response.read()
-            if body != b"hello":
-                raise RuntimeError(f"{self.contender} answered {body!r} to /hello/, not b'hello'.")
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def pid(self) -> int:
-        """The server's process id (``taskset`` execs the server in place)."""
-        return self.process.pid
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self.log.close()
+    def ready(self) -> None:
+        """Wait for the port, then check that ``/hello/`` answers ``hello``."""
+        wait_for_port(self.port, timeout=START_TIMEOUT)
+        url = f"http://127.0.0.1:{self.port}/hello/"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = response.read()
+        if body != b"hello":
+            raise RuntimeError(f"{self.contender} answered {body!r} to /hello/, not b'hello'.")
 
 
 def seconds(value: str) -> float:
@@ -220,18 +173,14 @@ def measure_http(server: Server, wrk: str, duration: int) -> dict:
 
 def run_loadgen(server: Server, *arguments: str) -> dict:
     """Run the WebSocket load generator on the load CPU and return its JSON."""
-    done = subprocess.run(
+    result = run_json(
         [
             *("taskset", "-c", LOAD_CPU, sys.executable, str(LOADGEN), *arguments),
             *("--port", str(server.port), "--server-pid", str(server.pid)),
         ],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
+        f"The load generator's run against {server.contender}",
+        RUN_TIMEOUT,
     )
-    if done.returncode:
-        raise RuntimeError(f"The load generator failed against {server.contender}:\n{done.stderr}")
-    result = json.loads(done.stdout)
     if result.get("echoed") is False:
         raise RuntimeError(f"{server.contender} did not echo the message back unchanged.")
     return result
@@ -262,18 +211,8 @@ def compare(args: argparse.Namespace) -> dict:
                 print(f"run {repetition + 1}: {contender} {measurement}", file=sys.stderr)
                 runs[contender][measurement].append(measure(contender, measurement, args, wrk))
                 time.sleep(0.5)
-    medians: dict = {}
-    for contender, by_measurement in runs.items():
-        medians[contender] = {}
-        for measurement, results in by_measurement.items():
-            medians[contender][measurement] = {
-                key: statistics.median(result[key] for result in results)
-                for key in results[0]
-                if isinstance(results[0][key], float | int)
-                and results[0][key] is not None
-                and not isinstance(results[0][key], bool)
-            }
-    return {"repeat": args.repeat, "runs": runs, "median": medians}
+    median = {c: {m: medians(results) for m, results in by.items()} for c, by in runs.items()}
+    return {"repeat": args.repeat, "runs": runs, "median": median}
 
 
 def figure(medians: dict, contender: str, row: str) -> float | None:
@@ -316,9 +255,7 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     """Parse the command line, run the comparison and print it."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each (default 3)")
+    parser = argument_parser(__doc__, repeat=3)
     parser.add_argument("--contender", action="append", choices=CONTENDERS)
     parser.add_argument("--measurement", action="append", choices=MEASUREMENTS)
     parser.add_argument("--http-duration", type=int, default=10, help="wrk seconds (10)")
@@ -326,13 +263,8 @@ def main() -> None:
     args = parser.parse_args()
     args.contender = args.contender or list(CONTENDERS)
     args.measurement = args.measurement or list(MEASUREMENTS)
-    result = compare(args)
     # Every run is kept (git-ignored) so a table can be re-read or checked later.
-    (HERE / "results" / "http_ws.json").write_text(json.dumps(result, indent=2))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
+    report(compare(args), args.json, print_table, keep=HERE / "results" / "http_ws.json")
 
 
 if __name__ == "__main__":

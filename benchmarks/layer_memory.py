@@ -27,16 +27,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from _common import argument_parser, child_env, peer_venv, report, run_json
+
 HERE = Path(__file__).resolve().parent
 PEER_VENV = HERE / ".venv-channels43"
-PEER_REQUIREMENT = "channels==4.3.*"
+PEER_REQUIREMENTS = ["channels==4.3.*"]
 RUN_TIMEOUT = 600
 MESSAGE = {"type": "chat.message", "text": "hello, world", "n": 0}
 
@@ -114,20 +114,6 @@ def run_once(which: str, args: argparse.Namespace) -> dict:
     }
 
 
-def peer_python() -> Path:
-    """The interpreter of the Django Channels virtualenv, creating it when missing."""
-    python = PEER_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"Creating {PEER_VENV} with {PEER_REQUIREMENT} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", PEER_REQUIREMENT],
-            check=True,
-            timeout=RUN_TIMEOUT,
-        )
-    return python
-
-
 def run_child(which: str, python: Path, args: argparse.Namespace) -> dict:
     """Run one measurement in a fresh subprocess and return its figures."""
     command = [
@@ -144,16 +130,15 @@ def run_child(which: str, python: Path, args: argparse.Namespace) -> dict:
         str(args.group_sends),
     ]
     # The peer's interpreter must not import this repository's packages, nor ours the peer's.
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    done = subprocess.run(
-        command, capture_output=True, text=True, check=True, env=env, timeout=RUN_TIMEOUT
-    )
-    return json.loads(done.stdout)
+    return run_json(command, f"The {which} run", RUN_TIMEOUT, env=child_env())
 
 
 def compare(args: argparse.Namespace) -> dict:
     """Run both layers *repeat* times, alternating, and return the medians and ratios."""
-    pythons = {"ours": Path(sys.executable), "peer": peer_python()}
+    pythons = {
+        "ours": Path(sys.executable),
+        "peer": peer_venv(PEER_VENV, PEER_REQUIREMENTS) / "python",
+    }
     runs: dict[str, list[dict]] = {"ours": [], "peer": []}
     for _ in range(args.repeat):
         for which in ("ours", "peer"):
@@ -184,10 +169,8 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     """Parse the command line and run one layer or the comparison."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__, repeat=5)
     parser.add_argument("--run", choices=["ours", "peer"], help="run one layer, in-process")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per layer (default 5)")
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--group-size", type=int, default=1_000)
     parser.add_argument("--group-sends", type=int, default=100)
@@ -196,11 +179,7 @@ def main() -> None:
         result = run_once(args.run, args)
         print(json.dumps(result) if args.json else result)
         return
-    result = compare(args)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
+    report(compare(args), args.json, print_table)
 
 
 if __name__ == "__main__":

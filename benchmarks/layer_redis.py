@@ -53,6 +53,16 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from _common import (
+    argument_parser,
+    channels_serve,
+    medians,
+    peer_venv,
+    percentile,
+    report,
+    run_json,
+)
+
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
 BROADCAST_LOADGEN = HERE / "loadgen" / "ws_broadcast.py"
@@ -64,7 +74,6 @@ SECTIONS = ("pairs", "fanout", "ceiling", "broadcast")
 # The process being measured (layer client, WebSocket server) on CPU 0; Redis, the load
 # generator and the broadcast sender on CPU 1.
 MEASURED_CPU, REDIS_CPU = "0", "1"
-INSTALL_TIMEOUT = 600
 START_TIMEOUT = 60
 # Opening handshakes in flight at once. Each makes the server add the connection to the group;
 # at 100 our layer ran out of redis-py's default pool of 100 connections (MaxConnectionsError).
@@ -126,14 +135,6 @@ async def wait_for_count(count: Callable[[], int], total: int, idle: float, budg
         elif now - progress_at > idle or now - started > budget:
             return False
     return True
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """The *fraction* quantile of *values* (nearest rank), or NaN when there are none."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def measure_pairs(which: str, url: str, messages: int, budget: float) -> dict:
@@ -273,22 +274,6 @@ def run_child(args: argparse.Namespace) -> dict:
 # The parent: Redis, the peers' virtualenv, children, redis-benchmark, WebSocket servers ----
 
 
-def peer_python() -> Path:
-    """The interpreter of the channels_redis 4.3 virtualenv, creating it when missing."""
-    python = PEER_VENV / "bin" / "python"
-    if not (PEER_VENV / "bin" / "daphne").exists():
-        print(f"Creating {PEER_VENV} with {' '.join(PEER_REQUIREMENTS)} ...", file=sys.stderr)
-        subprocess.run(
-            [sys.executable, "-m", "venv", str(PEER_VENV)], check=True, timeout=INSTALL_TIMEOUT
-        )
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", *PEER_REQUIREMENTS],
-            check=True,
-            timeout=INSTALL_TIMEOUT,
-        )
-    return python
-
-
 class Redis:
     """The benchmark's ``redis-server`` (``running_redis()``), pinned to :data:`REDIS_CPU`."""
 
@@ -339,10 +324,7 @@ def child_run(
         *("--redis", redis.url, "--messages", str(messages), "--budget", str(args.budget)),
         *("--group-size", str(args.group_size), "--group-sends", str(args.group_sends)),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=args.budget + 120)
-    if done.returncode:
-        raise RuntimeError(f"The {section} run of {which} failed:\n{done.stderr}")
-    return json.loads(done.stdout)
+    return run_json(command, f"The {section} run of {which}", args.budget + 120)
 
 
 def redis_benchmark(redis: Redis, *arguments: str) -> dict[str, float]:
@@ -384,12 +366,8 @@ def server_command(which: str, port: int, redis: Redis) -> tuple[list[str], dict
     env = {"BENCH_REDIS_URL": redis.url}
     endpoint = f"tcp:{port}:interface=127.0.0.1"
     if which == "ours":
-        channels = Path(sys.executable).parent / "channels"
-        return [
-            *(str(channels), "--pythonpath", str(APPS / "ours_redis")),
-            *("--settings", "bench_ours_redis.settings", "-v", "0", "serve"),
-            *("--endpoint", endpoint),
-        ], env
+        settings = "bench_ours_redis.settings"
+        return channels_serve(APPS / "ours_redis", settings, "--endpoint", endpoint), env
     env.update(PYTHONPATH=str(APPS / "peer_redis"), BENCH_PEER_LAYER=which)
     daphne = PEER_VENV / "bin" / "daphne"
     application = "bench_peer_redis.asgi:application"
@@ -433,12 +411,9 @@ def measure_broadcast(which: str, redis: Redis, args: argparse.Namespace, python
     return result
 
 
-def medians(runs: list[dict]) -> dict:
-    """The median of every numeric figure of *runs*."""
-    keys = [k for k, v in runs[0].items() if isinstance(v, int | float) and not isinstance(v, bool)]
-    return {key: statistics.median(run[key] for run in runs) for key in keys} | {
-        "complete": all(run.get("complete", True) for run in runs)
-    }
+def summary(runs: list[dict]) -> dict:
+    """The median of every numeric figure of *runs*, and whether every run was complete."""
+    return medians(runs) | {"complete": all(run.get("complete", True) for run in runs)}
 
 
 def compare(args: argparse.Namespace) -> dict:
@@ -450,7 +425,8 @@ def compare(args: argparse.Namespace) -> dict:
     os.environ.pop("PYTHONPATH", None)
     pythons = {"ours": Path(sys.executable)}
     if set(args.layer) - {"ours"}:
-        pythons["core"] = pythons["pubsub"] = peer_python()
+        bin_dir = peer_venv(PEER_VENV, PEER_REQUIREMENTS, needs=("python", "daphne"))
+        pythons["core"] = pythons["pubsub"] = bin_dir / "python"
     layer_sections = [s for s in args.only if s != "ceiling"]
     runs: dict = {section: {which: [] for which in args.layer} for section in layer_sections}
     ceilings: list[dict] = []
@@ -476,7 +452,7 @@ def compare(args: argparse.Namespace) -> dict:
         "redis_version": redis_version,
         "runs_each": args.runs,
         "runs": runs,
-        "median": {s: {w: medians(r) for w, r in by.items()} for s, by in runs.items()},
+        "median": {s: {w: summary(r) for w, r in by.items()} for s, by in runs.items()},
     }
     if ceilings:
         result["runs"]["ceiling"] = ceilings
@@ -541,14 +517,12 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     """Parse the command line, then run one child measurement or the whole comparison."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__, repeat=3, flag="--runs")
     parser.add_argument("--run", choices=["pairs", "fanout", "broadcast"], help="one, in-process")
     parser.add_argument("--redis", help="the Redis URL, with --run")
     parser.add_argument("--profile", action="store_true", help="with --run: cProfile on stderr")
     parser.add_argument("--layer", action="append", choices=LAYERS, help="default: all three")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="default: all four")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each (default 3)")
     parser.add_argument("--messages", type=int, default=20_000, help="pairs: ours, pubsub")
     parser.add_argument("--core-messages", type=int, default=5_000, help="pairs: core")
     parser.add_argument("--group-size", type=int, default=1_000)
@@ -566,13 +540,7 @@ def main() -> None:
         return
     args.only = args.only or list(SECTIONS)
     sys.path.insert(0, str(HERE / "loadgen"))
-    result = compare(args)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "layer_redis.json").write_text(json.dumps(result, indent=2))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
+    report(compare(args), args.json, print_table, keep=RESULTS / "layer_redis.json")
 
 
 if __name__ == "__main__":

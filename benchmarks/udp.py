@@ -21,16 +21,21 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
-import signal
 import socket
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _common import (
+    ServerProcess,
+    argument_parser,
+    channels_serve,
+    child_env,
+    medians,
+    report,
+    require_two_cpus,
+    run_json,
+)
 
 from channels_core.testing.processes import free_port
 
@@ -47,11 +52,7 @@ GOAL = 1.5
 def server_command(contender: str, port: int) -> list[str]:
     """The command line that starts *contender* on UDP *port*."""
     if contender == "ours":
-        return [
-            str(Path(sys.executable).parent / "channels"),
-            *("--pythonpath", str(APPS / "udp"), "--settings", "bench_udp.settings"),
-            *("-v", "0", "serve", "--udp", f"127.0.0.1:{port}"),
-        ]
+        return channels_serve(APPS / "udp", "bench_udp.settings", "--udp", f"127.0.0.1:{port}")
     return [sys.executable, str(APPS / "bare_udp.py"), str(port)]
 
 
@@ -71,86 +72,51 @@ def wait_for_echo(port: int, timeout: float = START_TIMEOUT) -> None:
     raise RuntimeError(f"Nothing echoed on UDP 127.0.0.1:{port} within {timeout} s.")
 
 
-class Server:
+class Server(ServerProcess):
     """One contender's server process, pinned to the server CPU, stopped on exit."""
 
     def __init__(self, contender: str) -> None:
         self.contender = contender
         self.port = free_port(socket.SOCK_DGRAM)
-        env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
         (HERE / "results").mkdir(exist_ok=True)
-        self.log = open(HERE / "results" / f"udp-{contender}.log", "a")  # noqa: SIM115
-        self.process = subprocess.Popen(
+        super().__init__(
             ["taskset", "-c", SERVER_CPU, *server_command(contender, self.port)],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            env=child_env(),
+            log=HERE / "results" / f"udp-{contender}.log",
         )
 
-    def __enter__(self) -> Server:
-        try:
-            wait_for_echo(self.port)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self.log.close()
+    def ready(self) -> None:
+        """Wait until the server echoes a datagram."""
+        wait_for_echo(self.port)
 
 
 def measure(contender: str, args: argparse.Namespace) -> dict:
     """One run of the load generator against a freshly started server."""
     with Server(contender) as server:
-        done = subprocess.run(
+        return run_json(
             [
                 *("taskset", "-c", LOAD_CPU, sys.executable, str(LOADGEN)),
-                *("--port", str(server.port), "--server-pid", str(server.process.pid)),
+                *("--port", str(server.port), "--server-pid", str(server.pid)),
                 *("--duration", str(args.duration)),
             ],
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
+            f"The load generator's run against {contender}",
+            RUN_TIMEOUT,
         )
-    if done.returncode:
-        raise RuntimeError(f"The load generator failed against {contender}:\n{done.stderr}")
-    return json.loads(done.stdout)
 
 
 def compare(args: argparse.Namespace) -> dict:
     """*repeat* runs of each contender, alternating; the medians and ours over bare."""
-    if shutil.which("taskset") is None:
-        raise SystemExit("taskset is not installed: apt-get install -y util-linux.")
-    if (os.cpu_count() or 1) < 2:
-        raise SystemExit("This benchmark pins the server and the load to two CPUs; there is one.")
+    require_two_cpus()
     runs: dict[str, list[dict]] = {contender: [] for contender in args.contender}
     for repetition in range(args.repeat):
         for contender in args.contender:
             print(f"run {repetition + 1}: {contender}", file=sys.stderr)
             runs[contender].append(measure(contender, args))
-    medians = {
-        contender: {
-            key: statistics.median(result[key] for result in results)
-            for key in ("datagrams_per_second", "lost", "server_cpu", "generator_cpu")
-        }
-        for contender, results in runs.items()
-    }
-    result = {"repeat": args.repeat, "runs": runs, "median": medians}
-    if "ours" in medians and "bare" in medians:
-        ours = medians["ours"]["datagrams_per_second"]
-        result["bare_over_ours"] = medians["bare"]["datagrams_per_second"] / ours
+    median = {contender: medians(results) for contender, results in runs.items()}
+    result = {"repeat": args.repeat, "runs": runs, "median": median}
+    if "ours" in median and "bare" in median:
+        ours = median["ours"]["datagrams_per_second"]
+        result["bare_over_ours"] = median["bare"]["datagrams_per_second"] / ours
     return result
 
 
@@ -169,19 +135,12 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     """Parse the command line, run the comparison and print it."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each (default 3)")
+    parser = argument_parser(__doc__, repeat=3)
     parser.add_argument("--contender", action="append", choices=CONTENDERS)
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds (5)")
     args = parser.parse_args()
     args.contender = args.contender or list(CONTENDERS)
-    result = compare(args)
-    (HERE / "results" / "udp.json").write_text(json.dumps(result, indent=2))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
+    report(compare(args), args.json, print_table, keep=HERE / "results" / "udp.json")
 
 
 if __name__ == "__main__":

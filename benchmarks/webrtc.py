@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _common import ServerProcess, argument_parser, channels_serve, report
 
 from channels_core.testing.processes import free_port, wait_for_port
 from channels_webrtc.testing import (
@@ -50,60 +49,25 @@ WARM_UP = 200
 GOAL = 1.5
 
 
-def server_command(contender: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """The command line and extra environment that start *contender* on *port*."""
+def server_command(contender: str, port: int) -> list[str]:
+    """The command line that starts *contender* on *port*."""
     if contender == "ours":
-        channels = Path(sys.executable).parent / "channels"
-        return [
-            str(channels),
-            "--pythonpath",
-            str(APPS / "webrtc"),
-            "--settings",
-            "bench_webrtc.settings",
-            "-v",
-            "0",
-            "serve",
-            "--endpoint",
-            f"tcp:{port}:interface=127.0.0.1",
-        ], {}
-    return [sys.executable, str(APPS / "bare_webrtc.py"), str(port)], {}
+        endpoint = f"tcp:{port}:interface=127.0.0.1"
+        return channels_serve(APPS / "webrtc", "bench_webrtc.settings", "--endpoint", endpoint)
+    return [sys.executable, str(APPS / "bare_webrtc.py"), str(port)]
 
 
-class Server:
+class Server(ServerProcess):
     """One contender's server process on 127.0.0.1, stopped with SIGTERM on exit."""
 
     def __init__(self, contender: str) -> None:
         self.contender = contender
         self.port = free_port()
-        command, extra_env = server_command(contender, self.port)
-        self.process = subprocess.Popen(
-            command,
-            env={**os.environ, **extra_env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        super().__init__(server_command(contender, self.port), env=os.environ)
 
-    def __enter__(self) -> Server:
-        try:
-            wait_for_port(self.port, timeout=30)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+    def ready(self) -> None:
+        """Wait until the server accepts connections."""
+        wait_for_port(self.port, timeout=30)
 
 
 async def echo_rate(port: int, messages: int, window: int) -> float:
@@ -154,34 +118,39 @@ def measure(contender: str, args: argparse.Namespace) -> float:
         )
 
 
-def main() -> None:
-    """Run the comparison and print a table (or JSON)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each (default 3)")
-    parser.add_argument("--messages", type=int, default=5000, help="messages per run (5000)")
-    parser.add_argument("--window", type=int, default=50, help="messages in flight (50)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per run (60)")
-    args = parser.parse_args()
+def compare(args: argparse.Namespace) -> dict:
+    """*repeat* runs of each contender, alternating; the medians and bare over ours."""
     runs: dict[str, list[float]] = {contender: [] for contender in CONTENDERS}
     for _ in range(args.repeat):
         for contender in CONTENDERS:
             runs[contender].append(measure(contender, args))
     medians = {contender: statistics.median(rates) for contender, rates in runs.items()}
     ratio = medians["bare"] / medians["ours"]
-    result = {"messages": args.messages, "window": args.window, "repeat": args.repeat,
-              "runs": runs, "median": medians, "bare_over_ours": ratio, "goal": GOAL}  # fmt: skip
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return
-    print(f"data-channel echoes per second, {args.messages} x 64 B, window {args.window}, "
-          f"medians of {args.repeat} runs")  # fmt: skip
+    return {"messages": args.messages, "window": args.window, "repeat": args.repeat,
+            "runs": runs, "median": medians, "bare_over_ours": ratio, "goal": GOAL}  # fmt: skip
+
+
+def print_table(result: dict) -> None:
+    """Each contender's median and runs, then the ratio against the goal."""
+    print(f"data-channel echoes per second, {result['messages']} x 64 B, window "
+          f"{result['window']}, medians of {result['repeat']} runs")  # fmt: skip
     for contender in CONTENDERS:
-        rates = ", ".join(f"{rate:,.0f}" for rate in runs[contender])
-        print(f"  {contender:5} {medians[contender]:>9,.0f}   ({rates})")
+        rates = ", ".join(f"{rate:,.0f}" for rate in result["runs"][contender])
+        print(f"  {contender:5} {result['median'][contender]:>9,.0f}   ({rates})")
+    ratio = result["bare_over_ours"]
     verdict = "within" if ratio <= GOAL else "outside"
     print(f"  bare aiortc is {ratio:.2f}x ours ({verdict} the {GOAL}x goal)")
 
 
+def main() -> None:
+    """Run the comparison and print a table (or JSON)."""
+    parser = argument_parser(__doc__, repeat=3)
+    parser.add_argument("--messages", type=int, default=5000, help="messages per run (5000)")
+    parser.add_argument("--window", type=int, default=50, help="messages in flight (50)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per run (60)")
+    args = parser.parse_args()
+    report(compare(args), args.json, print_table)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

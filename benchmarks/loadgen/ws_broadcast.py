@@ -23,11 +23,23 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable
+from pathlib import Path
 
 import uvloop
-from ws_load import TIMEOUT, client_frame, cpu_seconds, handshake, raise_open_files
+from ws_load import (
+    TIMEOUT,
+    ClientProtocol,
+    client_frame,
+    cpu_seconds,
+    open_client,
+    open_many,
+    raise_open_files,
+)
 
-HANDSHAKE_END = b"\r\n\r\n"
+# benchmarks/, for what the benchmark scripts share (standard library only).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import percentile
 
 
 class Deliveries:
@@ -40,116 +52,44 @@ class Deliveries:
         self.unexpected = 0  # frames that were neither a broadcast nor a ping
 
 
-class BroadcastProtocol(asyncio.Protocol):
-    """One client connection: the opening handshake, then timing each text frame."""
+class BroadcastProtocol(ClientProtocol):
+    """One client connection timing each text frame."""
 
     def __init__(self, request: bytes, deliveries: Deliveries) -> None:
-        self.request = request
+        super().__init__(request)
         self.deliveries = deliveries
-        self.opened: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
-        self.buffer = b""
-        self.open = False
-
-    def connection_made(self, transport: asyncio.Transport) -> None:
-        self.transport = transport
-        transport.write(self.request)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.opened.done():
-            self.opened.set_exception(ConnectionError(f"closed during the handshake: {exc}"))
-
-    def data_received(self, data: bytes) -> None:
-        if self.open:
-            self.frames(data)
-            return
-        self.buffer += data
-        end = self.buffer.find(HANDSHAKE_END)
-        if end < 0:
-            return
-        head, rest = self.buffer[:end], self.buffer[end + 4 :]
-        if self.opened.done():  # given up on (the run is ending)
-            self.transport.close()
-            return
-        if not head.startswith(b"HTTP/1.1 101"):
-            self.opened.set_exception(ConnectionError(f"handshake refused: {head[:200]!r}"))
-            self.transport.close()
-            return
-        self.open = True
-        self.buffer = b""
-        self.opened.set_result(None)
-        if rest:
-            self.frames(rest)
 
     def frames(self, data: bytes) -> None:
         """Time every complete text frame; answer pings with their payload."""
         arrival = time.monotonic()
-        buffer = self.buffer + data if self.buffer else data
-        end = len(buffer)
-        position = 0
         deliveries = self.deliveries
-        while end - position >= 2:
-            length = buffer[position + 1] & 0x7F
-            header = 2
-            if length == 126:
-                if end - position < 4:
-                    break
-                length = int.from_bytes(buffer[position + 2 : position + 4], "big")
-                header = 4
-            elif length == 127:
-                if end - position < 10:
-                    break
-                length = int.from_bytes(buffer[position + 2 : position + 10], "big")
-                header = 10
-            if end - position < header + length:
-                break
-            opcode = buffer[position] & 0x0F
-            start = position + header
-            position = start + length
+        complete = False
+        for opcode, buffer, start, end in self.split(data):
+            complete = True
             if opcode == 0x1:
-                sent = float(buffer[start:position].split(b" ", 1)[1])
+                sent = float(buffer[start:end].split(b" ", 1)[1])
                 deliveries.latencies.append(arrival - sent)
                 if sent < deliveries.first_sent:
                     deliveries.first_sent = sent
             elif opcode == 0x9:
-                self.transport.write(client_frame(0xA, bytes(buffer[start:position])))
+                self.transport.write(client_frame(0xA, bytes(buffer[start:end])))
             else:
                 deliveries.unexpected += 1
-        if position:
+        if complete:
             deliveries.last_arrival = arrival
-        self.buffer = buffer[position:]
-
-
-async def connect(port: int, path: str, deliveries: Deliveries) -> BroadcastProtocol:
-    """Open one WebSocket connection and wait for its handshake."""
-    loop = asyncio.get_running_loop()
-    request = handshake(port, path)
-    _, protocol = await loop.create_connection(
-        lambda: BroadcastProtocol(request, deliveries), "127.0.0.1", port
-    )
-    await asyncio.wait_for(protocol.opened, TIMEOUT)
-    return protocol
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """The *fraction* quantile of *values* (nearest rank), or NaN when there are none."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def run(args: argparse.Namespace) -> dict:
     """Open the connections, announce them, then time the broadcasts until done or idle."""
     deliveries = Deliveries()
-    slots = asyncio.Semaphore(args.concurrency)
 
-    async def open_one() -> BroadcastProtocol:
-        async with slots:
-            return await connect(args.port, args.path, deliveries)
+    def connect() -> Awaitable[BroadcastProtocol]:
+        return open_client(
+            args.port, args.path, lambda request: BroadcastProtocol(request, deliveries)
+        )
 
     started = time.monotonic()
-    connections = await asyncio.gather(*(open_one() for _ in range(args.connections)))
+    connections = await open_many(args.connections, args.concurrency, connect)
     print(json.dumps({"ready": time.monotonic() - started}), flush=True)
     expected = args.connections * args.broadcasts
     ready_at = time.monotonic()

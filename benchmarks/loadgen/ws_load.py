@@ -30,6 +30,8 @@ import json
 import os
 import resource
 import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 
 import uvloop
 
@@ -84,17 +86,15 @@ class Stats:
         self.sample: bytes | None = None
 
 
-class LoadProtocol(asyncio.Protocol):
-    """One client connection: the opening handshake, then counting server frames.
+class ClientProtocol(asyncio.Protocol):
+    """One client connection: the opening handshake, then :meth:`frames` for what follows.
 
-    With *in_flight* > 0 it sends that many messages once open and one more for each data
-    frame received; with 0 it stays idle (answering pings).
+    ``opened`` resolves on the server's ``101`` (and fails when it refuses or closes first);
+    :meth:`split` cuts the server's bytes into frames from their headers alone.
     """
 
-    def __init__(self, request: bytes, in_flight: int, stats: Stats) -> None:
+    def __init__(self, request: bytes) -> None:
         self.request = request
-        self.in_flight = in_flight
-        self.stats = stats
         self.opened: asyncio.Future = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
@@ -117,6 +117,9 @@ class LoadProtocol(asyncio.Protocol):
         if end < 0:
             return
         head, rest = self.buffer[:end], self.buffer[end + 4 :]
+        if self.opened.done():  # given up on (the run is ending)
+            self.transport.close()
+            return
         if not head.startswith(b"HTTP/1.1 101"):
             self.opened.set_exception(ConnectionError(f"handshake refused: {head[:200]!r}"))
             self.transport.close()
@@ -124,18 +127,23 @@ class LoadProtocol(asyncio.Protocol):
         self.open = True
         self.buffer = b""
         self.opened.set_result(None)
-        if self.in_flight:
-            self.transport.write(MESSAGE * self.in_flight)
+        self.on_open()
         if rest:
             self.frames(rest)
 
+    def on_open(self) -> None:
+        """Called once the server accepted the handshake."""
+
     def frames(self, data: bytes) -> None:
-        """Count complete frames from their headers; answer each data frame and ping."""
+        """Handle *data*, bytes the server sent after the handshake."""
+        raise NotImplementedError
+
+    def split(self, data: bytes) -> Iterator[tuple[int, bytes, int, int]]:
+        """``(opcode, buffer, start, end)`` of each complete frame in the bytes kept so far
+        and *data*: its payload is ``buffer[start:end]``. The incomplete rest is kept."""
         buffer = self.buffer + data if self.buffer else data
         end = len(buffer)
         position = 0
-        echoes = 0
-        pings = 0
         while end - position >= 2:
             length = buffer[position + 1] & 0x7F
             header = 2
@@ -154,14 +162,38 @@ class LoadProtocol(asyncio.Protocol):
             opcode = buffer[position] & 0x0F
             start = position + header
             position = start + length
+            yield opcode, buffer, start, position
+        self.buffer = buffer[position:]
+
+
+class LoadProtocol(ClientProtocol):
+    """One client connection counting server frames.
+
+    With *in_flight* > 0 it sends that many messages once open and one more for each data
+    frame received; with 0 it stays idle (answering pings).
+    """
+
+    def __init__(self, request: bytes, in_flight: int, stats: Stats) -> None:
+        super().__init__(request)
+        self.in_flight = in_flight
+        self.stats = stats
+
+    def on_open(self) -> None:
+        if self.in_flight:
+            self.transport.write(MESSAGE * self.in_flight)
+
+    def frames(self, data: bytes) -> None:
+        """Count complete frames; answer each data frame and ping."""
+        echoes = 0
+        pings = 0
+        for opcode, buffer, start, end in self.split(data):
             if opcode == 0x9:
                 pings += 1
             elif opcode != 0xA:
                 echoes += 1
                 if self.stats.sample is None:
                     # One payload per run is kept, to check that the server echoes.
-                    self.stats.sample = bytes(buffer[start:position])
-        self.buffer = buffer[position:]
+                    self.stats.sample = bytes(buffer[start:end])
         if echoes:
             self.stats.received += echoes
             self.transport.write(MESSAGE * echoes)
@@ -169,15 +201,35 @@ class LoadProtocol(asyncio.Protocol):
             self.transport.write(PONG * pings)
 
 
-async def connect(port: int, path: str, in_flight: int, stats: Stats) -> LoadProtocol:
-    """Open one WebSocket connection and wait for its handshake."""
+Client = TypeVar("Client", bound=ClientProtocol)
+
+
+async def open_client(port: int, path: str, protocol_factory: Callable[[bytes], Client]) -> Client:
+    """Open one WebSocket connection to 127.0.0.1:*port* and wait for its handshake;
+    *protocol_factory* makes its protocol from the opening request."""
     loop = asyncio.get_running_loop()
     request = handshake(port, path)
-    _, protocol = await loop.create_connection(
-        lambda: LoadProtocol(request, in_flight, stats), "127.0.0.1", port
-    )
+    _, protocol = await loop.create_connection(lambda: protocol_factory(request), "127.0.0.1", port)
     await asyncio.wait_for(protocol.opened, TIMEOUT)
     return protocol
+
+
+async def open_many(
+    count: int, concurrency: int, open_one: Callable[[], Awaitable[Client]]
+) -> list[Client]:
+    """*count* connections from ``open_one()``, *concurrency* opening handshakes at a time."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def limited() -> Client:
+        async with slots:
+            return await open_one()
+
+    return await asyncio.gather(*(limited() for _ in range(count)))
+
+
+async def connect(port: int, path: str, in_flight: int, stats: Stats) -> LoadProtocol:
+    """Open one load connection and wait for its handshake."""
+    return await open_client(port, path, lambda request: LoadProtocol(request, in_flight, stats))
 
 
 async def run_echo(args: argparse.Namespace) -> dict:
@@ -216,14 +268,10 @@ async def run_idle(args: argparse.Namespace) -> dict:
     warm.transport.close()
     await asyncio.sleep(args.settle)
     before = rss_kib(args.server_pid)
-    slots = asyncio.Semaphore(args.concurrency)
-
-    async def open_one() -> LoadProtocol:
-        async with slots:
-            return await connect(args.port, args.path, 0, stats)
-
     started = time.perf_counter()
-    connections = await asyncio.gather(*(open_one() for _ in range(args.connections)))
+    connections = await open_many(
+        args.connections, args.concurrency, lambda: connect(args.port, args.path, 0, stats)
+    )
     elapsed = time.perf_counter() - started
     await asyncio.sleep(args.settle)
     after = rss_kib(args.server_pid)

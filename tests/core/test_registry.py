@@ -9,7 +9,7 @@ from channels_core import hookimpl
 from channels_core.exceptions import PluginError
 from channels_core.layers import BaseChannelLayer
 from channels_core.plugins import Registry
-from channels_core.protocols import ChannelSpec, Option, ProtocolSpec
+from channels_core.protocols import ChannelSpec, Option, ProtocolSpec, is_positive_number
 from channels_core.settings import parse_settings
 
 
@@ -184,3 +184,25 @@ def test_an_upgrade_token_needs_its_handler():
         name="ws", listeners=no_listeners, upgrade="websocket", accept_upgrade=take_over
     )
     assert spec.accept_upgrade is take_over
+
+
+@pytest.mark.parametrize(
+    ("value", "options", "expected"),
+    [
+        (1, {}, True),
+        (0.5, {}, True),
+        (0, {}, False),
+        (0, {"zero": True}, True),
+        (-1, {"zero": True}, False),
+        (True, {}, False),
+        (False, {"zero": True}, False),
+        ("5", {}, False),
+        (None, {}, False),
+        (float("nan"), {"zero": True}, False),
+        (3, {"integer": True}, True),
+        (3.0, {"integer": True}, False),
+        (0, {"integer": True}, False),
+    ],
+)
+def test_is_positive_number_takes_ints_and_floats_never_bools(value, options, expected):
+    assert is_positive_number(value, **options) is expected

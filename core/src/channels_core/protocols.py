@@ -25,6 +25,19 @@ def boolean(value: str) -> bool:
     raise ValueError(f"{value!r} is not a boolean; use true or false (on or off)")
 
 
+def is_positive_number(value: Any, *, integer: bool = False, zero: bool = False) -> bool:
+    """Whether an option's *value* is a number above zero (or zero, with ``zero=True``): an
+    ``int`` or a ``float``, never a ``bool`` (``True`` is not 1 second); with
+    ``integer=True``, an ``int`` only. For the checks a plugin runs in ``channels_configure``::
+
+        if not is_positive_number(options["max_peers"], integer=True):
+            raise ImproperlyConfigured(f"... is {options['max_peers']!r}; set it to ...")
+    """
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        return False
+    return value >= 0 if zero else value > 0
+
+
 @dataclass(frozen=True)
 class Option:
     """One option of a protocol: a key of ``CHANNELS["OPTIONS"][protocol]`` and a CLI flag.

@@ -7,7 +7,7 @@ from typing import Any
 
 from channels_core import hookimpl
 from channels_core.exceptions import ImproperlyConfigured
-from channels_core.protocols import ChannelSpec, Option, ProtocolSpec, boolean
+from channels_core.protocols import ChannelSpec, Option, ProtocolSpec, boolean, is_positive_number
 
 from .connection import DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_HEADER_SIZE
 
@@ -69,14 +69,10 @@ def check_options(options: Mapping[str, Any], where: str = "CHANNELS['OPTIONS'][
         return ImproperlyConfigured(f"{where}[{key!r}] is {options[key]!r}; {fix}")
 
     for key in _POSITIVE_NUMBERS:
-        value = options.get(key)
-        if key in options and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-        ):
+        if key in options and not is_positive_number(options[key]):
             raise bad(key, "set it to a positive number of seconds, such as 10.")
     for key in _POSITIVE_INTS:
-        value = options.get(key)
-        if key in options and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        if key in options and not is_positive_number(options[key], integer=True):
             raise bad(key, "set it to a positive number of bytes, such as 65536.")
     for key in ("proxy_headers", "access_log", "static"):
         if key in options and not isinstance(options[key], bool):

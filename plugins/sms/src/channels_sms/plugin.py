@@ -7,7 +7,13 @@ from typing import Any
 
 from channels_core import hookimpl
 from channels_core.exceptions import ImproperlyConfigured
-from channels_core.protocols import ChannelSpec, Option, ProtocolSpec, boolean
+from channels_core.protocols import (
+    ChannelSpec,
+    Option,
+    ProtocolSpec,
+    boolean,
+    is_positive_number,
+)
 
 from .textmode import CHARSETS
 
@@ -107,12 +113,12 @@ def check_options(options: dict[str, Any]) -> None:
     """Raise ImproperlyConfigured, naming the option, the value and the fix, for a bad one."""
     for name in _POSITIVE:
         value = options[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if not is_positive_number(value):
             raise ImproperlyConfigured(
                 f"CHANNELS['OPTIONS']['sms'][{name!r}] is {value!r}; it must be a positive number."
             )
     poll = options["poll_interval"]
-    if isinstance(poll, bool) or not isinstance(poll, int | float) or poll < 0:
+    if not is_positive_number(poll, zero=True):
         raise ImproperlyConfigured(
             f"CHANNELS['OPTIONS']['sms']['poll_interval'] is {poll!r}; it must be 0 (never "
             "poll) or a positive number of seconds."

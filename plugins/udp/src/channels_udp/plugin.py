@@ -8,7 +8,7 @@ from typing import Any
 
 from channels_core import hookimpl
 from channels_core.exceptions import ImproperlyConfigured
-from channels_core.protocols import ChannelSpec, Option, ProtocolSpec
+from channels_core.protocols import ChannelSpec, Option, ProtocolSpec, is_positive_number
 
 from .limits import parse_address
 
@@ -47,9 +47,6 @@ def check_options(options: Mapping[str, Any], where: str = "CHANNELS['OPTIONS'][
     def bad(key: str, fix: str) -> ImproperlyConfigured:
         return ImproperlyConfigured(f"{where}[{key!r}] is {options[key]!r}; {fix}")
 
-    def is_number(value: Any) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-
     if "listen" in options:
         addresses = options["listen"]
         if isinstance(addresses, str) or not isinstance(addresses, (list, tuple)):
@@ -62,24 +59,22 @@ def check_options(options: Mapping[str, Any], where: str = "CHANNELS['OPTIONS'][
                 raise bad("listen", f"{error}.") from None
     size = options.get("max_datagram_size")
     if "max_datagram_size" in options and (
-        not is_number(size) or int(size) != size or not 0 < size <= MAX_UDP_PAYLOAD
+        not is_positive_number(size) or int(size) != size or size > MAX_UDP_PAYLOAD
     ):
         raise bad("max_datagram_size", f"set it to a number of bytes from 1 to "
                   f"{MAX_UDP_PAYLOAD}, such as 1200.")  # fmt: skip
-    if "rate" in options and (not is_number(options["rate"]) or options["rate"] < 0):
+    if "rate" in options and not is_positive_number(options["rate"], zero=True):
         raise bad("rate", "set it to datagrams per second per client, such as 100, or 0 "
                   "for no limit.")  # fmt: skip
     burst = options.get("burst")
-    if burst is not None and (not is_number(burst) or int(burst) != burst or burst < 1):
+    if burst is not None and (not is_positive_number(burst) or int(burst) != burst):
         raise bad("burst", "set it to a whole number of datagrams, at least 1, or None for "
                   "one second's worth of rate.")  # fmt: skip
     timeout = options.get("client_timeout")
-    if "client_timeout" in options and (not is_number(timeout) or timeout <= 0):
+    if "client_timeout" in options and not is_positive_number(timeout):
         raise bad("client_timeout", "set it to a positive number of seconds, such as 60.")
     clients = options.get("max_clients")
-    if "max_clients" in options and (
-        not is_number(clients) or int(clients) != clients or clients < 1
-    ):
+    if "max_clients" in options and (not is_positive_number(clients) or int(clients) != clients):
         raise bad("max_clients", "set it to a whole number of addresses, such as 10000.")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from channels_core import hookimpl
 from channels_core.exceptions import ImproperlyConfigured
 from channels_core.listeners import ServiceListener
-from channels_core.protocols import ChannelSpec, Option, ProtocolSpec
+from channels_core.protocols import ChannelSpec, Option, ProtocolSpec, is_positive_number
 
 # aiortc's own receive limit (what it announces in SDP when nobody says otherwise).
 DEFAULT_MAX_MESSAGE_SIZE = 262144
@@ -38,13 +38,9 @@ def check_options(options: Mapping[str, Any], where: str = "CHANNELS['OPTIONS'][
         return ImproperlyConfigured(f"{where}[{key!r}] is {options[key]!r}; {fix}")
 
     for key in ("max_message_size", "max_peers"):
-        value = options.get(key)
-        if key in options and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        if key in options and not is_positive_number(options[key], integer=True):
             raise bad(key, "set it to a positive whole number, such as 1000.")
-    timeout = options.get("connect_timeout")
-    if "connect_timeout" in options and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-    ):
+    if "connect_timeout" in options and not is_positive_number(options["connect_timeout"]):
         raise bad("connect_timeout", "set it to a positive number of seconds, such as 30.")
     servers = options.get("ice_servers")
     if servers is not None and (

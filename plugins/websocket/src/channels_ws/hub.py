@@ -13,6 +13,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from channels_core.exceptions import ImproperlyConfigured
+from channels_core.protocols import is_positive_number
 
 if TYPE_CHECKING:
     from .protocol import WebSocketProtocol
@@ -26,12 +27,7 @@ _hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _positive(name: str, value: Any, allow_zero: bool = False) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or value < 0
-        or (value == 0 and not allow_zero)
-    ):
+    if not is_positive_number(value, zero=allow_zero):
         allowed = "zero or more" if allow_zero else "more than zero"
         raise ImproperlyConfigured(
             f"CHANNELS['OPTIONS']['websocket'][{name!r}] is {value!r}; it must be a number "

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import argument_parser, child_env, medians, report
 
 RUN_TIMEOUT = 300
 MESSAGE = {"type": "chat.message", "text": "hello, world", "n": 0}
@@ -87,6 +87,7 @@ def measure_pairs(which: str, where: str, messages: int) -> float:
         [sys.executable, __file__, "--receiver", which, where, str(messages)],
         stdout=subprocess.PIPE,
         text=True,
+        env=child_env(),
     )
     try:
         assert receiver.stdout.readline().strip() == "ready"
@@ -155,11 +156,11 @@ def compare(args: argparse.Namespace) -> dict:
         for _ in range(args.repeat):
             for which in runs:
                 runs[which].append(run_once(which, args, url))
+    per_layer = {which: medians(layer_runs) for which, layer_runs in runs.items()}
     result = {"repeat": args.repeat, "runs": runs, "median": {}, "ratio": {}}
     for key in ("pairs_per_second", "fan_out_deliveries_per_second"):
-        medians = {which: statistics.median(run[key] for run in runs[which]) for which in runs}
-        result["median"][key] = medians
-        result["ratio"][key] = medians["ipc"] / medians["redis"]
+        result["median"][key] = {which: per_layer[which][key] for which in runs}
+        result["ratio"][key] = per_layer["ipc"][key] / per_layer["redis"][key]
     return result
 
 
@@ -172,19 +173,22 @@ def print_table(result: dict) -> None:
     print(f"medians of {result['repeat']} runs each")
     print(f"{'measurement':<28}{'channels-ipc':>16}{'channels-redis':>16}{'ratio':>9}")
     for label, key in rows:
-        medians = result["median"][key]
+        median = result["median"][key]
         print(
-            f"{label:<28}{medians['ipc']:>16,.0f}{medians['redis']:>16,.0f}"
+            f"{label:<28}{median['ipc']:>16,.0f}{median['redis']:>16,.0f}"
             f"{result['ratio'][key]:>8.2f}x"
         )
 
 
 def main() -> None:
     """Parse the command line and run the comparison (or one receiver process)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--receiver", nargs=3, metavar=("LAYER", "WHERE", "MESSAGES"))
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per layer (default 3)")
+    parser = argument_parser(__doc__, repeat=3)
+    parser.add_argument(
+        "--receiver",
+        nargs=3,
+        metavar=("LAYER", "WHERE", "MESSAGES"),
+        help="run the receiver process of one pairs measurement (the parent starts it)",
+    )
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--group-size", type=int, default=1_000)
     parser.add_argument("--group-sends", type=int, default=100)
@@ -193,11 +197,7 @@ def main() -> None:
         which, where, messages = args.receiver
         asyncio.run(receive_pairs(which, where, int(messages)))
         return
-    result = compare(args)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
+    report(compare(args), args.json, print_table)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Everything stays on loopback: the project's settings give the server ``ice_servers=[]`` and
 ``host_addresses=["127.0.0.1"]``, the client peers come from
-:func:`channels_webrtc.testing.loopback_peer` and gather on 127.0.0.1 only, and every SDP, offer
+:class:`channels_webrtc.testing.LoopbackClient` and gather on 127.0.0.1 only, and every SDP, offer
 and answer, is checked for any other address before it is used.
 """
 
@@ -10,116 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
-import sys
-from pathlib import Path
 
 import pytest
 
-from channels_core.testing.processes import start_process
-from channels_webrtc.testing import (
-    accept_answer,
-    foreign_addresses,
-    loopback_peer,
-    make_offer,
-    opened,
-    post_json,
-    post_offer,
-)
+from channels_webrtc.testing import LoopbackClient, post_json, post_offer
 from channels_ws.testing import WebSocketClient
 
-PROJECT = Path(__file__).resolve().parent / "webrtc_project"
-LISTENING = r"http listening on tcp:0:interface=127\.0\.0\.1 → 127\.0\.0\.1:(?P<port>\d+)"
-ENV = {
-    "DJANGO_SETTINGS_MODULE": "webrtc_project.settings",
-    "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])),
-}
 TIMEOUT = 10.0
 
 
-def serve(*args: str):
-    """Start ``channels serve`` for the test project on a free port."""
-    return start_process(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from channels_core.cli import main; sys.exit(main())",
-            "serve",
-            "--endpoint",
-            "tcp:0:interface=127.0.0.1",
-            *args,
-        ],
-        env=ENV,
-    )
-
-
 @pytest.fixture(scope="module")
-def server():
+def server(webrtc_project):
     """One server for the module."""
-    with serve() as process:
-        process.port = int(process.wait_for_line(LISTENING).group("port"))
-        process.offer_url = f"http://127.0.0.1:{process.port}/webrtc/offer"
+    with webrtc_project.serve() as process:
         yield process
 
 
-class Client:
-    """An aiortc client peer with data channels whose messages are queued for the test."""
-
-    def __init__(self, *labels: str) -> None:
-        self.peer = loopback_peer()
-        self.channels = {label: self.peer.createDataChannel(label) for label in labels}
-        self.inbox = {label: asyncio.Queue() for label in labels}
-        self.closed = {label: asyncio.Event() for label in labels}
-        for label, channel in self.channels.items():
-            channel.on("message", self.inbox[label].put_nowait)
-            channel.on("close", self.closed[label].set)
-        self.answer: dict = {}
-
-    async def offer(self) -> dict:
-        """The client's offer, checked to name no address but 127.0.0.1."""
-        offer = await make_offer(self.peer)
-        assert foreign_addresses(offer["sdp"]) == []
-        assert "127.0.0.1" in offer["sdp"]
-        return offer
-
-    async def connect(self, answer: dict) -> None:
-        """Check the answer for foreign addresses, apply it, wait for every channel to open."""
-        assert answer["type"] == "answer"
-        assert foreign_addresses(answer["sdp"]) == []
-        assert "127.0.0.1" in answer["sdp"]
-        self.answer = answer
-        await accept_answer(self.peer, answer)
-        for channel in self.channels.values():
-            await opened(channel)
-
-    async def connect_over_http(self, url: str) -> None:
-        """Offer through the HTTP signalling consumer and connect."""
-        await self.connect(await post_offer(url, await self.offer()))
-
-    async def exchange(self, label: str, message: str | bytes) -> str | bytes:
-        """Send *message* on *label* and return the next message that arrives there."""
-        self.channels[label].send(message)
-        return await self.receive(label)
-
-    async def receive(self, label: str) -> str | bytes:
-        """The next message on *label*."""
-        return await asyncio.wait_for(self.inbox[label].get(), TIMEOUT)
-
-    async def close(self) -> None:
-        """Close the peer connection."""
-        await self.peer.close()
-
-
-async def wait_for_text(client: Client, label: str, text: str) -> None:
+async def wait_for_text(client: LoopbackClient, label: str, text: str) -> None:
     """Read *label* until *text* arrives (other announcements are skipped)."""
     while (await client.receive(label)) != text:
         pass
 
 
 async def test_http_signalling_echoes_text_and_bytes_on_several_channels(server):
-    client = Client("chat", "binary", "third")
+    client = LoopbackClient("chat", "binary", "third")
     try:
         await client.connect_over_http(server.offer_url)
         replies = await asyncio.gather(
@@ -137,7 +53,7 @@ async def test_http_signalling_echoes_text_and_bytes_on_several_channels(server)
 
 async def test_websocket_signalling_answers_offers_and_errors(server):
     ws = await asyncio.to_thread(WebSocketClient.connect, server.port, "/webrtc/ws")
-    first, second = Client("one"), Client("two")
+    first, second = LoopbackClient("one"), LoopbackClient("two")
     try:
         for client in (first, second):
             await asyncio.to_thread(ws.send_text, json.dumps(await client.offer()))
@@ -206,8 +122,8 @@ def _get(url: str) -> tuple[int, dict]:
 
 
 async def test_a_vanishing_peer_is_disconnected_and_disturbs_nothing_else(server):
-    monitor = Client("monitor")
-    doomed = Client("doomed")
+    monitor = LoopbackClient("monitor")
+    doomed = LoopbackClient("doomed")
     try:
         await monitor.connect_over_http(server.offer_url)
         await doomed.connect_over_http(server.offer_url)
@@ -219,7 +135,7 @@ async def test_a_vanishing_peer_is_disconnected_and_disturbs_nothing_else(server
         await doomed.peer.sctp.transport.stop()
         await wait_for_text(monitor, "monitor", f"disconnect {doomed_peer} doomed")
         assert await monitor.exchange("monitor", "still serving") == "still serving"
-        newcomer = Client("new")
+        newcomer = LoopbackClient("new")
         try:
             await newcomer.connect_over_http(server.offer_url)
             assert await newcomer.exchange("new", "hi") == "hi"
@@ -231,15 +147,15 @@ async def test_a_vanishing_peer_is_disconnected_and_disturbs_nothing_else(server
 
 
 async def test_a_consumer_closes_one_data_channel_and_the_others_stay(server):
-    client = Client("closing", "staying")
+    client = LoopbackClient("closing", "staying")
     try:
         await client.connect_over_http(server.offer_url)
         assert await client.exchange("closing", "close") == "bye"
-        await asyncio.wait_for(client.closed["closing"].wait(), TIMEOUT)
+        await client.wait_closed("closing")
         assert await client.exchange("staying", "still open") == "still open"
         # A data channel the client closes is a disconnect too; the peer stays.
         client.channels["staying"].close()
-        await asyncio.wait_for(client.closed["staying"].wait(), TIMEOUT)
+        await client.wait_closed("staying")
         await asyncio.to_thread(
             server.wait_for_line, rf"webrtc\.disconnect {client.answer['peer']} staying"
         )
@@ -247,10 +163,11 @@ async def test_a_consumer_closes_one_data_channel_and_the_others_stay(server):
         await client.close()
 
 
-async def test_limits_on_peers_and_message_size():
-    with serve("--webrtc-max-peers", "1", "--webrtc-max-message-size", "1024") as process:
-        url = f"http://127.0.0.1:{process.wait_for_line(LISTENING).group('port')}/webrtc/offer"
-        first, second = Client("a"), Client("b")
+async def test_limits_on_peers_and_message_size(webrtc_project):
+    limits = ("--webrtc-max-peers", "1", "--webrtc-max-message-size", "1024")
+    with webrtc_project.serve(*limits) as process:
+        url = process.offer_url
+        first, second = LoopbackClient("a"), LoopbackClient("b")
         try:
             offer = await first.offer()
             answer = await post_offer(url, offer)
@@ -260,7 +177,7 @@ async def test_limits_on_peers_and_message_size():
             await first.connect(answer)
             assert await first.exchange("a", b"y" * 1024) == b"y" * 1024
             first.channels["a"].send(b"y" * 1025)
-            await asyncio.wait_for(first.closed["a"].wait(), TIMEOUT)
+            await first.wait_closed("a")
             await asyncio.to_thread(
                 process.wait_for_line, r"sent a 1025-byte message, over max_message_size \(1024\)"
             )
@@ -273,16 +190,16 @@ async def test_limits_on_peers_and_message_size():
         assert process.terminate() == 0
 
 
-async def test_sigterm_closes_every_peer_and_emits_their_disconnects():
-    with serve() as process:
-        url = f"http://127.0.0.1:{process.wait_for_line(LISTENING).group('port')}/webrtc/offer"
-        client = Client("left", "right")
+async def test_sigterm_closes_every_peer_and_emits_their_disconnects(webrtc_project):
+    with webrtc_project.serve() as process:
+        url = process.offer_url
+        client = LoopbackClient("left", "right")
         try:
             await client.connect_over_http(url)
             assert await client.exchange("left", "before") == "before"
             process.popen.send_signal(signal.SIGTERM)
             for label in ("left", "right"):
-                await asyncio.wait_for(client.closed[label].wait(), TIMEOUT)
+                await client.wait_closed(label)
             assert await asyncio.to_thread(process.wait) == 0
         finally:
             await client.close()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from channels_core.channel import Channel
-from channels_core.exceptions import LayerClosed
+from channels_core.exceptions import ChannelFull, LayerClosed
 
 from .ice import configuration, gathering_on
 from .signalling import OFFER_CHANNEL, OfferError, error_reply, parse_offer, reply_for
@@ -156,6 +156,18 @@ class DataChannelLink:
                 channel, content = self._pending.popleft()
                 try:
                     await self.server.emit(channel, content)
+                except ChannelFull:
+                    # Worker mode, and the workers are not keeping up: close the data channel,
+                    # as when a consumer falls behind in-process, so the client knows.
+                    logger.warning(
+                        "%s data channel %r of peer %s: the layer refused its %s event because "
+                        "that channel is full. Run more workers, or raise the layer's capacity.",
+                        "Closed" if self.finished else "Closing",
+                        self.channel.label,
+                        self.peer.id,
+                        channel,
+                    )
+                    self.close()
                 except Exception:
                     logger.exception(
                         "Could not emit %s for data channel %r of peer %s.",

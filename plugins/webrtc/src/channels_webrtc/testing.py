@@ -10,6 +10,9 @@ candidates on 127.0.0.1 only (:func:`~channels_webrtc.ice.gathering_on`)::
     answer = await post_offer(f"http://127.0.0.1:{port}/webrtc/offer", offer)
     await accept_answer(client, answer)
     await opened(channel)
+
+:class:`LoopbackClient` does all of this for a client with several data channels whose
+messages it queues for the test.
 """
 
 from __future__ import annotations
@@ -112,3 +115,60 @@ async def post_offer(url: str, offer: dict[str, str]) -> dict:
     status, answer = await post_json(url, json.dumps(offer))
     assert status == 200, f"the offer got {status}: {answer}"
     return answer
+
+
+class LoopbackClient:
+    """An aiortc client peer with data channels named *labels*, checked to stay on loopback.
+
+    Messages arriving on each data channel are queued for :meth:`receive`; ``closed[label]``
+    is set when that data channel closes; ``answer`` is the server's answer once connected.
+    Every wait gives up after ``DEFAULT_TIMEOUT`` seconds.
+    """
+
+    def __init__(self, *labels: str) -> None:
+        self.peer = loopback_peer()
+        self.channels = {label: self.peer.createDataChannel(label) for label in labels}
+        self.inbox: dict[str, asyncio.Queue] = {label: asyncio.Queue() for label in labels}
+        self.closed = {label: asyncio.Event() for label in labels}
+        for label, channel in self.channels.items():
+            channel.on("message", self.inbox[label].put_nowait)
+            channel.on("close", self.closed[label].set)
+        self.answer: dict = {}
+
+    async def offer(self) -> dict[str, str]:
+        """The client's offer, checked to name no address but 127.0.0.1."""
+        offer = await make_offer(self.peer)
+        assert foreign_addresses(offer["sdp"]) == [], offer["sdp"]
+        assert LOOPBACK in offer["sdp"]
+        return offer
+
+    async def connect(self, answer: dict) -> None:
+        """Check the answer for foreign addresses, apply it, wait for every channel to open."""
+        assert answer["type"] == "answer", answer
+        assert foreign_addresses(answer["sdp"]) == [], answer["sdp"]
+        assert LOOPBACK in answer["sdp"]
+        self.answer = answer
+        await accept_answer(self.peer, answer)
+        for channel in self.channels.values():
+            await opened(channel)
+
+    async def connect_over_http(self, url: str) -> None:
+        """Offer through the HTTP signalling consumer at *url* and connect."""
+        await self.connect(await post_offer(url, await self.offer()))
+
+    async def exchange(self, label: str, message: str | bytes) -> str | bytes:
+        """Send *message* on *label* and return the next message that arrives there."""
+        self.channels[label].send(message)
+        return await self.receive(label)
+
+    async def receive(self, label: str) -> str | bytes:
+        """The next message on *label*."""
+        return await asyncio.wait_for(self.inbox[label].get(), DEFAULT_TIMEOUT)
+
+    async def wait_closed(self, label: str) -> None:
+        """Wait until the data channel *label* is closed."""
+        await asyncio.wait_for(self.closed[label].wait(), DEFAULT_TIMEOUT)
+
+    async def close(self) -> None:
+        """Close the peer connection."""
+        await self.peer.close()

@@ -1,6 +1,11 @@
-"""Echo consumers, and a "monitor" data channel that hears about every connect and disconnect."""
+"""Echo consumers, and a "monitor" data channel that hears about every connect and disconnect.
+
+A data channel labelled "signed" gets its echoes prefixed with the pid of the process that ran
+the consumer, to tell a worker's answers from the server's.
+"""
 
 import logging
+import os
 
 from channels_core import Group
 
@@ -16,13 +21,14 @@ async def connect(message):
 
 
 async def receive(message):
-    """Echo text and bytes; "close" gets "bye" and closes the data channel."""
+    """Echo text and bytes (signed on "signed"); "close" gets "bye" and closes the channel."""
+    signature = f"{os.getpid()} " if message["label"] == "signed" else ""
     if message.get("text") == "close":
         await message.reply_channel.send({"text": "bye", "close": True})
     elif "text" in message:
-        await message.reply_channel.send({"text": message["text"]})
+        await message.reply_channel.send({"text": signature + message["text"]})
     else:
-        await message.reply_channel.send({"bytes": message["bytes"]})
+        await message.reply_channel.send({"bytes": signature.encode() + message["bytes"]})
 
 
 async def disconnect(message):

@@ -193,3 +193,20 @@ def test_a_full_layer_gets_http_clients_a_503_at_once(project, until):
     assert "the workers cannot take the request now" in statuses[0][2]
     # Nobody took the first one: the server gives up on it after --http-timeout.
     assert statuses[1][:2] == ("/hello/?first", 504)
+
+
+def test_a_full_layer_closes_a_websocket_with_1013_and_a_warning(project, ws_clients, until):
+    # The worker accepts connections but takes nothing from websocket.receive, so its one
+    # slot (capacity 1) fills with the first message and the layer refuses the second.
+    server, port = project.server("--mode", "worker", WM_CAPACITY="1")
+    project.worker("--only-channels", "websocket.connect")
+    client = ws_clients(port, "/ws/echo/")
+    client.send("first")
+    client.send("second")
+    until(lambda: client.closed_with is not None, "the server to close the WebSocket")
+    assert client.closed_with == 1013
+    until(lambda: "the layer refused its websocket.receive event" in server.output, "a warning")
+    assert "Traceback" not in server.output
+    # The message the layer took still waits for a worker; nothing else was disturbed.
+    stats = json.loads(project.run("stats", "--json", "--channel", "websocket.receive").stdout)
+    assert stats["channels"]["websocket.receive"]["pending"] == 1

@@ -23,6 +23,7 @@ from typing import Any
 
 from twisted.internet.protocol import Protocol
 
+from channels_core.exceptions import ChannelFull, LayerUnavailable
 from channels_core.protocols import UpgradeRequest
 from channels_core.transport import write
 
@@ -35,6 +36,7 @@ from .frames import (
     NORMAL_CLOSURE,
     PING,
     TEXT,
+    TRY_AGAIN_LATER,
     FrameCodec,
     ProtocolError,
 )
@@ -330,6 +332,16 @@ class WebSocketProtocol(Protocol):
             channel, content = queue[0]
             try:
                 routed = await self.hub.emit(channel, content)
+            except (ChannelFull, LayerUnavailable) as error:
+                # Worker mode: the layer did not take the event, so no worker will see it.
+                logger.warning(
+                    "Closing the WebSocket on %s: the layer refused its %s event (%s). Run "
+                    "more workers, or raise the layer's capacity.",
+                    self.path,
+                    channel,
+                    error,
+                )
+                self._layer_refused()
             except Exception:
                 logger.exception(
                     "The consumer of %s for %s raised; closing the connection.", channel, self.path
@@ -340,6 +352,14 @@ class WebSocketProtocol(Protocol):
                     self._reply({"accept": True})
             queue.popleft()
         self._queue = None
+
+    def _layer_refused(self) -> None:
+        if self.state == CONNECTING:
+            self._refuse(
+                HTTPStatus.SERVICE_UNAVAILABLE, "the workers cannot take the connection now"
+            )
+        else:
+            self.close(TRY_AGAIN_LATER)
 
     def _consumer_failed(self) -> None:
         if self.state == CONNECTING:

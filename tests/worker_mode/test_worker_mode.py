@@ -210,3 +210,26 @@ def test_a_full_layer_closes_a_websocket_with_1013_and_a_warning(project, ws_cli
     # The message the layer took still waits for a worker; nothing else was disturbed.
     stats = json.loads(project.run("stats", "--json", "--channel", "websocket.receive").stdout)
     assert stats["channels"]["websocket.receive"]["pending"] == 1
+
+
+def test_a_draining_server_waits_for_the_answers_workers_owe(project, until):
+    server, port = project.server("--mode", "worker")
+    answers = []
+    # No worker yet: the request waits on the layer.
+    asking = threading.Thread(target=lambda: answers.append(get(port, "/hello/?owed")))
+    asking.start()
+    until(
+        lambda: (
+            json.loads(project.run("stats", "--json", "--channel", "http.request").stdout)[
+                "channels"
+            ]["http.request"]["pending"]
+            == 1
+        ),
+        "the request on the layer",
+    )
+    server.popen.send_signal(signal.SIGTERM)
+    # A worker started while the server drains answers, and the answer reaches the client.
+    project.worker()
+    asking.join(20)
+    assert answers and json.loads(answers[0])["answer"] == "hello owed"
+    assert server.wait(20) == 0, server.output

@@ -102,6 +102,8 @@ class HttpProtocol(Protocol):
         self._deadline: float | None = None
         self._timer_kind = ""
         self._disconnected: asyncio.Future | None = None
+        # Worker mode: done when the request on the layer is answered, or can no longer be.
+        self._answered: asyncio.Future | None = None
         self._paused = False
 
     # Connection events -------------------------------------------------------------------
@@ -143,6 +145,13 @@ class HttpProtocol(Protocol):
         self.connection = None
         self._cancel_timer()
         self.server.unbind_reply(self.reply_channel)
+        self._answer_settled()
+
+    def _answer_settled(self) -> None:
+        """The request a worker was to answer is answered, or the connection is gone."""
+        answered, self._answered = self._answered, None
+        if answered is not None and not answered.done():
+            answered.set_result(None)
 
     # Timers ------------------------------------------------------------------------------
 
@@ -259,9 +268,12 @@ class HttpProtocol(Protocol):
     async def _to_workers(self, content: dict, request: Request) -> None:
         """Worker mode: put the request on the layer; a worker answers on the reply channel.
 
-        A layer that refuses it (full, or unreachable) gets the client a 503 at once rather
-        than a 504 after ``http_timeout``.
+        The task lasts until the response is complete (or the connection is gone), so that
+        draining on SIGTERM waits for answers the workers still owe. A layer that refuses the
+        request (full, or unreachable) gets the client a 503 at once rather than a 504 after
+        ``http_timeout``.
         """
+        answered = self._answered = self.server.loop.create_future()
         try:
             await self.server.emit(HTTP_REQUEST, content)
         except Exception:
@@ -272,6 +284,9 @@ class HttpProtocol(Protocol):
             )
             if self.connection is not None and self.connection.current is request:
                 self.abort(ProtocolError(503, "the workers cannot take the request now"))
+            self._answer_settled()
+            return
+        await answered
 
     def _upgrade(self, handler: Any, request: Request, content: dict) -> None:
         upgrade = UpgradeRequest(
@@ -364,6 +379,7 @@ class HttpProtocol(Protocol):
         write(self.transport, data)
         self.sent += len(body)
         if not more:
+            self._answer_settled()
             self._finished(connection)
 
     def _finished(self, connection: HttpConnection) -> None:

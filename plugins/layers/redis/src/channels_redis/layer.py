@@ -624,9 +624,11 @@ class RedisChannelLayer(BaseChannelLayer):
                     batch = None
                 else:
                     freed = []
-                    now = time.time()
-                    for entry in batch:
-                        self._dispatch(popped, entry, now)
+                    if batch:
+                        await self._yield_to_woken()
+                        now = time.time()
+                        for entry in batch:
+                            self._dispatch(popped, entry, now)
             reply = await connection.read_response()
             if popped.owner is not None and batch is None:
                 await connection.send_packed_command(
@@ -642,8 +644,21 @@ class RedisChannelLayer(BaseChannelLayer):
             popped.blocked = False
         if reply is None:
             return freed
+        if popped.owner is not None:
+            await self._yield_to_woken()
         channel = self._dispatch(popped, reply[1], time.time())
         return [*freed, channel] if popped.owner is not None else []
+
+    @staticmethod
+    async def _yield_to_woken() -> None:
+        """Let the tasks already woken run before a process list's entry is handed over.
+
+        An entry of a group send may wake a thousand receives, and the task that made that
+        group send (its reply came with the entry) would otherwise make its next call only
+        after all of them: Redis would sit idle while they run, then this process while Redis
+        runs that next call.
+        """
+        await asyncio.sleep(0)
 
     async def _connection(self, popped: _PoppedList) -> Any:
         """*popped*'s own connection (its server's client id known, for CLIENT UNBLOCK)."""

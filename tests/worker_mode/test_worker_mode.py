@@ -231,5 +231,6 @@ def test_a_draining_server_waits_for_the_answers_workers_owe(project, until):
     # A worker started while the server drains answers, and the answer reaches the client.
     project.worker()
     asking.join(20)
-    assert answers and json.loads(answers[0])["answer"] == "hello owed"
+    assert answers, "the request was not answered"
+    assert json.loads(answers[0])["answer"] == "hello owed"
     assert server.wait(20) == 0, server.output

@@ -9,9 +9,11 @@ distribution subclasses :class:`BaseChannelLayer` and passes the conformance sui
 from __future__ import annotations
 
 import abc
+import asyncio
 import fnmatch
 import re
 import threading
+from collections import deque
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, ClassVar
@@ -198,6 +200,24 @@ class BaseChannelLayer(abc.ABC):
     async def group_members(self, group: str) -> list[str]:
         """The channels of *group*, for tools and tests (optional: default empty)."""
         return []
+
+
+def hand_to_waiter(waiters: dict[str, deque[asyncio.Future]], key: str, value: Any) -> bool:
+    """Resolve the first receive still waiting in ``waiters[key]`` with *value*.
+
+    For layer authors: *waiters* maps a channel (or a process prefix) to the futures of the
+    receives waiting on it, oldest first; cancelled ones are skipped and an emptied queue is
+    removed. Returns False when no receive was waiting, so the caller buffers *value*.
+    """
+    queue = waiters.get(key)
+    while queue:
+        waiter = queue.popleft()
+        if not queue:
+            del waiters[key]
+        if not waiter.done():
+            waiter.set_result(value)
+            return True
+    return False
 
 
 def resolve_backend(backend: str) -> type[BaseChannelLayer]:

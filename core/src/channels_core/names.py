@@ -80,6 +80,21 @@ def process_prefix(name: str) -> str:
     return name[: name.index("!") + 1]
 
 
+def check_process_prefix(prefix: str) -> str:
+    """Return *prefix* if it is a valid process prefix (``specific.Ab12!``); else raise.
+
+    Layers call it in ``receive_prefix()``.
+    """
+    check_channel_name(prefix)
+    if not prefix.endswith("!"):
+        raise InvalidChannelName(
+            f"receive_prefix() takes a process prefix ending in '!', such as "
+            f"'specific.Ab12!', not {prefix!r}: pass layer.process_prefix() or the part "
+            "of a channel name up to and including its '!'."
+        )
+    return prefix
+
+
 def random_suffix(length: int = 12) -> str:
     """A random string of ``[a-zA-Z0-9_-]`` for fresh channel names."""
     return secrets.token_urlsafe(length)[:length]

@@ -32,11 +32,15 @@ from typing import Any
 from channels_core.exceptions import (
     ChannelFull,
     ImproperlyConfigured,
-    InvalidChannelName,
     LayerClosed,
 )
-from channels_core.layers import BaseChannelLayer, LayerStats
-from channels_core.names import check_channel_name, check_group_name, process_prefix
+from channels_core.layers import BaseChannelLayer, LayerStats, hand_to_waiter
+from channels_core.names import (
+    check_channel_name,
+    check_group_name,
+    check_process_prefix,
+    process_prefix,
+)
 from channels_core.serialization import pack, unpack
 
 from .store import open_store
@@ -120,19 +124,6 @@ os.register_at_fork(after_in_child=_close_after_fork)
 
 # A message of one of this process's channels: (channel, expires_at, packed message).
 Entry = tuple[str, float, bytes]
-
-
-def _hand(waiters: dict[str, deque[asyncio.Future]], key: str, entry: Entry) -> bool:
-    """Give *entry* to the first receive still waiting on *key*; False when there is none."""
-    queue = waiters.get(key)
-    while queue:
-        waiter = queue.popleft()
-        if not queue:
-            del waiters[key]
-        if not waiter.done():
-            waiter.set_result(entry)
-            return True
-    return False
 
 
 class IPCChannelLayer(BaseChannelLayer):
@@ -264,13 +255,7 @@ class IPCChannelLayer(BaseChannelLayer):
 
     async def receive_prefix(self, prefix: str) -> tuple[str, dict]:
         """Wait for a message on any channel under *prefix* (``specific.XXXX!``)."""
-        check_channel_name(prefix)
-        if not prefix.endswith("!"):
-            raise InvalidChannelName(
-                f"receive_prefix() takes a process prefix ending in '!', such as "
-                f"'specific.Ab12!', not {prefix!r}: pass layer.process_prefix() or the part "
-                "of a channel name up to and including its '!'."
-            )
+        check_process_prefix(prefix)
         entry = await self._receive_owned(prefix, None)
         return entry[0], unpack(entry[2])
 
@@ -362,8 +347,8 @@ class IPCChannelLayer(BaseChannelLayer):
         for channel in channels:
             entry = (channel, expires_at, data)
             if channel not in buffers and (
-                (channel in owned_waiters and _hand(owned_waiters, channel, entry))
-                or (owner in prefix_waiters and _hand(prefix_waiters, owner, entry))
+                (channel in owned_waiters and hand_to_waiter(owned_waiters, channel, entry))
+                or (owner in prefix_waiters and hand_to_waiter(prefix_waiters, owner, entry))
             ):
                 continue
             self._buffer(owner, entry, last)

@@ -21,9 +21,9 @@ import time
 from collections import OrderedDict, deque
 from typing import Any
 
-from channels_core.exceptions import ChannelFull, InvalidChannelName, LayerClosed
+from channels_core.exceptions import ChannelFull, LayerClosed
 from channels_core.layers import BaseChannelLayer, LayerStats
-from channels_core.names import check_channel_name, check_group_name
+from channels_core.names import check_channel_name, check_group_name, check_process_prefix
 from channels_core.serialization import pack, unpack
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     async def receive_prefix(self, prefix: str) -> tuple[str, dict]:
         """Wait for a message on any channel under *prefix* (``specific.XXXX!``)."""
-        self._check_prefix(prefix)
+        check_process_prefix(prefix)
         with self._lock:
             if self._closed:
                 raise self._closed_error()
@@ -139,16 +139,6 @@ class InMemoryChannelLayer(BaseChannelLayer):
             waiters.append(waiter)
         entry = await self._wait(waiter, waiters)
         return entry[0], unpack(entry[2])
-
-    @staticmethod
-    def _check_prefix(prefix: str) -> None:
-        check_channel_name(prefix)
-        if not prefix.endswith("!"):
-            raise InvalidChannelName(
-                f"receive_prefix() takes a process prefix ending in '!', such as "
-                f"'specific.Ab12!', not {prefix!r}: pass layer.process_prefix() or the part "
-                "of a channel name up to and including its '!'."
-            )
 
     async def _wait(self, waiter: asyncio.Future, waiters: deque) -> Entry:
         """Await *waiter*; on cancellation, give back a message it was already handed."""

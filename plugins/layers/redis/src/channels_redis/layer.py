@@ -54,12 +54,16 @@ from redis.exceptions import NoScriptError, RedisError
 from channels_core.exceptions import (
     ChannelFull,
     ImproperlyConfigured,
-    InvalidChannelName,
     LayerClosed,
     LayerUnavailable,
 )
-from channels_core.layers import BaseChannelLayer, LayerStats
-from channels_core.names import check_channel_name, check_group_name, process_prefix
+from channels_core.layers import BaseChannelLayer, LayerStats, hand_to_waiter
+from channels_core.names import (
+    check_channel_name,
+    check_group_name,
+    check_process_prefix,
+    process_prefix,
+)
 from channels_core.serialization import pack, unpack
 
 from . import scripts
@@ -88,19 +92,6 @@ _LOGGED_CHANNELS_MAX = 1000
 def _resolve(future: asyncio.Future | None, value: bool) -> None:
     if future is not None and not future.done():
         future.set_result(value)
-
-
-def _hand(waiters: dict[str, deque[asyncio.Future]], name: str, handed: tuple) -> bool:
-    """Resolve the first waiting receive of *name* in *waiters* with *handed*, if any."""
-    queue = waiters.get(name)
-    while queue:
-        future = queue.popleft()
-        if not queue:
-            del waiters[name]
-        if not future.done():
-            future.set_result(handed)
-            return True
-    return False
 
 
 class _PoppedList:
@@ -323,13 +314,7 @@ class RedisChannelLayer(BaseChannelLayer):
 
     async def receive_prefix(self, prefix: str) -> tuple[str, dict]:
         """Wait for a message on any channel under *prefix* (``specific.XXXX!``)."""
-        check_channel_name(prefix)
-        if not prefix.endswith("!"):
-            raise InvalidChannelName(
-                f"receive_prefix() takes a process prefix ending in '!', such as "
-                f"'specific.Ab12!', not {prefix!r}: pass layer.process_prefix() or the part "
-                "of a channel name up to and including its '!'."
-            )
+        check_process_prefix(prefix)
         while True:
             self._check_open()
             channel, data = self._take_ready(prefix)
@@ -489,8 +474,8 @@ class RedisChannelLayer(BaseChannelLayer):
         """Hand a popped message to a waiting receive of *popped*, or buffer it."""
         owner = popped.owner
         handed = (channel, expires_at, data)
-        if _hand(self._waiters, channel, handed) or (
-            owner is not None and _hand(self._prefix_waiters, owner, handed)
+        if hand_to_waiter(self._waiters, channel, handed) or (
+            owner is not None and hand_to_waiter(self._prefix_waiters, owner, handed)
         ):
             popped.waiting -= 1
             return

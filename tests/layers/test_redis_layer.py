@@ -406,7 +406,50 @@ async def test_a_group_send_stores_one_entry_per_process_with_per_member_capacit
         await layer.group_send(group, {"n": 3})
         await layer.group_send(group, {"n": 4})
         assert (await layer.stats()).full_count == 1
-        assert await client.hlen(f"{prefix}n:{{{layer.process_prefix()}}}") == 50
+        # While no member could be full, the process's channels are not counted one by one.
+        counts = f"{prefix}n:{{{layer.process_prefix()}}}"
+        assert await client.exists(counts) == 0
+        # Now each could be: they are counted (from the process list), and all are full.
+        await layer.group_send(group, {"n": 5})
+        assert (await layer.stats()).full_count == 1 + 51
+        assert await client.hlen(counts) == 50 + 1  # and the mark that they are counted
+    finally:
+        await layer.close()
+        await client.aclose()
+
+
+async def test_process_channels_are_counted_once_one_could_be_full(redis_server):
+    # Entries popped before counting starts were never counted; counting then starts from the
+    # list as it is, and stops when the list is emptied.
+    prefix = new_prefix()
+    layer = RedisChannelLayer(hosts=[redis_server], prefix=prefix, capacity=3)
+    client = aioredis.Redis.from_url(redis_server)
+    try:
+        channel, other = await layer.new_channel(), await layer.new_channel()
+        counts = f"{prefix}n:{{{layer.process_prefix()}}}"
+        for n in range(2):
+            await layer.send(channel, {"n": n})
+        # The pop takes both entries (1 is buffered here) and empties the list.
+        assert (await asyncio.wait_for(layer.receive(channel), BOUND))["n"] == 0
+        await layer.send(other, {"n": "other"})
+        for n in range(2, 4):
+            await layer.send(channel, {"n": n})
+        assert await client.exists(counts) == 0
+        await layer.send(channel, {"n": 4})  # the list held 3 entries: counted from here
+        assert await client.hgetall(counts) == {
+            b"!": b"1",
+            channel.encode(): b"3",
+            other.encode(): b"1",
+        }
+        with pytest.raises(ChannelFull):
+            await layer.send(channel, {"n": 5})
+        assert (await asyncio.wait_for(layer.receive(other), BOUND))["n"] == "other"
+        # That pop took the channel's entries too (buffered here): their slots are free again.
+        assert await client.exists(counts) == 0
+        await layer.send(channel, {"n": 5})
+        received = [(await asyncio.wait_for(layer.receive(channel), BOUND))["n"] for _ in range(5)]
+        assert received == [1, 2, 3, 4, 5]
+        assert (await layer.stats()).full_count == 1
     finally:
         await layer.close()
         await client.aclose()

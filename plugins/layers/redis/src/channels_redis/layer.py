@@ -7,9 +7,9 @@ prefix's or one group's keys share a Redis Cluster slot:
     a list of entries ``<expires_at>|<packed message>`` for a normal channel;
 ``p:{<process prefix>}``
     one list per process prefix (``specific.XXXX!``) of entries
-    ``<expires_at>|<channel>|<packed message>``, so one waiting pop serves every reply channel
+    ``<expires_at>|<channels>|<packed message>``, so one waiting pop serves every reply channel
     of a process; ``n:{<process prefix>}`` is a hash counting each channel's entries, for
-    capacity;
+    capacity, while one of them could be full (see :mod:`channels_redis.scripts`);
 ``g:{<group>}``
     a sorted set of member channels scored by membership expiry, and ``gc:{<group>}`` the hash
     of each member's capacity (fixed at ``group_add``, so a group send needs no glob matching);
@@ -30,7 +30,9 @@ hands it to each of them when it pops the entry.
 A receive registers a future and this process runs one popping task per Redis list it waits
 on: ``BLPOP``, one message at a time, for a normal channel (its list is shared with other
 processes, so nobody hoards it), and for a process list, which only this process reads, a
-script that pops a whole batch and frees its capacity in one call.
+script that pops a whole batch and frees its capacity in one call, after a ``BLMOVE`` of the
+list's head to its head that waits for an entry (it removes nothing, so every pop goes through
+the script, which keeps the capacity counts exact).
 Popping tasks are never cancelled mid-command, so a cancelled receive loses nothing: what is
 popped for nobody is buffered for the next receive, and :meth:`close` puts what is buffered
 back at the head of its list.
@@ -492,9 +494,8 @@ class RedisChannelLayer(BaseChannelLayer):
                 ready = self._ready[owner] = OrderedDict()
             ready[channel] = None
 
-    def _dispatch(self, popped: _PoppedList, entry: bytes, now: float) -> bytes:
-        """Deliver one popped *entry* unless expired; returns its channels field (process
-        lists) or ``b""``."""
+    def _dispatch(self, popped: _PoppedList, entry: bytes, now: float) -> None:
+        """Deliver one popped *entry* unless expired."""
         expires_text, _, rest = entry.partition(b"|")
         if popped.owner is None:
             names, data = b"", rest
@@ -502,7 +503,7 @@ class RedisChannelLayer(BaseChannelLayer):
             names, _, data = rest.partition(b"|")
         expires_at = float(expires_text)
         if expires_at <= now:
-            return names
+            return
         if popped.owner is None:
             channels = [popped.channel]
         elif b"," in names:
@@ -515,11 +516,10 @@ class RedisChannelLayer(BaseChannelLayer):
             if data is None:
                 for channel in channels:
                     self._drop(channel, decrypted=False)
-                return names
+                return
         deliver = self._deliver
         for channel in channels:
             deliver(popped, channel, expires_at, data)
-        return names
 
     async def _pop_loop(self, popped: _PoppedList) -> None:
         """Pop *popped*'s list while receives wait on it; wait out outages of its server."""
@@ -548,30 +548,13 @@ class RedisChannelLayer(BaseChannelLayer):
 
     async def _pop_some(self, popped: _PoppedList) -> bool:
         """Pop while receives wait; False once none has come for a while, or when closed."""
-        freed: list[bytes] = []
-        try:
-            while True:
-                while not popped.waiting:
-                    if self._closed or not await self._wait_for_receive(popped):
-                        return False
-                if self._closed:
+        while True:
+            while not popped.waiting:
+                if self._closed or not await self._wait_for_receive(popped):
                     return False
-                freed = await self._run(
-                    popped.shard, functools.partial(self._pop, popped, freed), queued=False
-                )
-        finally:
-            if freed:
-                # Stopping right after a BLPOP: free those entries' capacity all the same.
-                args = [0, _BATCH_BYTES, *freed]
-                with contextlib.suppress(LayerUnavailable):
-                    await popped.shard.run(
-                        functools.partial(
-                            popped.shard.script,
-                            self._pop_batch_script,
-                            [popped.key, popped.counts],
-                            args,
-                        )
-                    )
+            if self._closed:
+                return False
+            await self._run(popped.shard, functools.partial(self._pop, popped), queued=False)
 
     @staticmethod
     async def _wait_for_receive(popped: _PoppedList) -> bool:
@@ -585,41 +568,37 @@ class RedisChannelLayer(BaseChannelLayer):
             timer.cancel()
             popped.wakeup = None
 
-    async def _pop(self, popped: _PoppedList, freed: list[bytes]) -> list[bytes]:
+    async def _pop(self, popped: _PoppedList) -> None:
         """One round trip on *popped*'s own connection, delivering what it pops.
 
-        A normal channel's list: one ``BLPOP``. A process list: a script that pops a batch
-        and frees the capacity of those entries and of the *freed* channels, pipelined with a
-        ``BLPOP`` for when the list is empty. Returns the channels fields of entries whose
-        capacity is still to free (those the ``BLPOP`` took).
+        A normal channel's list: one ``BLPOP``. A process list: a ``BLMOVE`` of the list's
+        head to its head, which removes nothing but waits until the list holds an entry,
+        pipelined with the script that pops a batch and frees its capacity: every pop of a
+        process list goes through that script, so its channels' counts stay exact.
         """
         connection = await self._connection(popped)
-        command = hiredis.pack_command((b"BLPOP", popped.key, BLOCK_SECONDS))
-        if popped.owner is not None:
+        if popped.owner is None:
+            command = hiredis.pack_command((b"BLPOP", popped.key, BLOCK_SECONDS))
+        else:
             script = self._pop_batch_script
-            keys_and_args = (popped.key, popped.counts, _BATCH_COUNT, _BATCH_BYTES, *freed)
-            command = hiredis.pack_command((b"EVALSHA", script.sha, 2, *keys_and_args)) + command
+            keys_and_args = (popped.key, popped.counts, _BATCH_COUNT, _BATCH_BYTES)
+            command = hiredis.pack_command(
+                (b"BLMOVE", popped.key, popped.key, b"LEFT", b"LEFT", BLOCK_SECONDS)
+            ) + hiredis.pack_command((b"EVALSHA", script.sha, 2, *keys_and_args))
         popped.blocked = True
         try:
             await connection.send_packed_command(command, False)
-            if popped.owner is not None:
-                try:
-                    batch = await connection.read_response()
-                except NoScriptError:
-                    batch = None
-                else:
-                    freed = []
-                    if batch:
-                        await self._yield_to_woken()
-                        now = time.time()
-                        for entry in batch:
-                            self._dispatch(popped, entry, now)
             reply = await connection.read_response()
-            if popped.owner is not None and batch is None:
-                await connection.send_packed_command(
-                    hiredis.pack_command((b"SCRIPT", b"LOAD", script.text)), False
-                )
-                await connection.read_response()
+            if popped.owner is not None:
+                popped.blocked = False
+                try:
+                    reply = await connection.read_response()
+                except NoScriptError:
+                    await connection.send_packed_command(
+                        hiredis.pack_command((b"SCRIPT", b"LOAD", script.text)), False
+                    )
+                    await connection.read_response()
+                    reply = None
         except BaseException:
             # The connection is in an unknown state; never reuse it.
             popped.connection = None
@@ -627,12 +606,15 @@ class RedisChannelLayer(BaseChannelLayer):
             raise
         finally:
             popped.blocked = False
-        if reply is None:
-            return freed
-        if popped.owner is not None:
-            await self._yield_to_woken()
-        channel = self._dispatch(popped, reply[1], time.time())
-        return [*freed, channel] if popped.owner is not None else []
+        if not reply:
+            return
+        now = time.time()
+        if popped.owner is None:
+            self._dispatch(popped, reply[1], now)
+            return
+        await self._yield_to_woken()
+        for entry in reply:
+            self._dispatch(popped, entry, now)
 
     @staticmethod
     async def _yield_to_woken() -> None:
@@ -798,8 +780,8 @@ class RedisChannelLayer(BaseChannelLayer):
         """Close the layer without losing messages: see the module documentation.
 
         Waiting receives raise LayerClosed, as do later calls. In-flight pops are let finish
-        (a ``BLPOP`` is woken with ``CLIENT UNBLOCK``), then every popped but unreceived
-        message goes back to the head of its list, in order.
+        (a ``BLPOP`` or ``BLMOVE`` is woken with ``CLIENT UNBLOCK``), then every popped but
+        unreceived message goes back to the head of its list, in order.
         """
         if self._closed:
             return
@@ -823,7 +805,7 @@ class RedisChannelLayer(BaseChannelLayer):
             await shard.close()
 
     async def _unblock_pops(self, tasks: list[asyncio.Task]) -> None:
-        """Wake this layer's blocked ``BLPOP`` commands and wait for their tasks to end."""
+        """Wake this layer's blocked ``BLPOP`` and ``BLMOVE`` commands; wait for their tasks."""
         deadline = time.monotonic() + BLOCK_SECONDS + 1
         while tasks and time.monotonic() < deadline:
             for popped in list(self._lists.values()):

@@ -8,9 +8,14 @@ that accepted it for a group send. Every script declares the keys it touches, an
 carries a hash tag (``{...}``) so that the keys of one channel, one process prefix or one group
 share a Redis Cluster slot.
 
-A member of a push takes three keys: its list, its count hash (process lists count each
-channel's entries there, for capacity; a normal channel's list length is its count) and its
-refusal counter.
+A member of a push takes three keys: its list, its count hash and its refusal counter. A normal
+channel's list length is its count. A process list's channels are counted one by one in its
+count hash only while one of them could be full: each channel holds at most one entry per entry
+of the list, so while the list is shorter than the capacity of every channel sent to, none is,
+and a group send to a thousand channels of a process updates no count at all. Once one could
+be full, the count hash is filled from the list and marked counted (its field ``!``, which no
+channel is named), and it stays so until the list is emptied. Every pop of a process list goes
+through :data:`POP_BATCH`, so the counts stay exact.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from __future__ import annotations
 # channel's refusal counter, which lives a day after its last increment). A normal channel's
 # entries are appended with one RPUSH per list, after its capacity is checked against the list
 # length (expired entries at the head do not hold capacity). The channels of one process list
-# are checked together, one HMGET and one HSET of their counts per 1,000, and the message is
-# stored once for all of them: one entry naming every channel that accepted it, which the
-# owner fans out when it pops the entry. ARGV[1..4] of every pushing script: now, expires_at,
-# ttl, payload.
+# are checked together: not at all while none could be full (see above), else one HMGET and
+# one HSET of their counts per 1,000; the message is stored once for all of them: one entry
+# naming every channel that accepted it, which the owner fans out when it pops the entry.
+# ARGV[1..4] of every pushing script: now, expires_at, ttl, payload.
 _PUSH = """
 local now, expires_at, ttl, payload = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 local queued, lists, owned, owners = {}, {}, {}, {}
@@ -51,6 +56,38 @@ local function queue_owned(owner, channel, capacity)
   owner.n = n
   owner.channels[n] = channel
   owner.capacities[n] = capacity
+end
+-- Whether the channels of *owner*'s list must be counted one by one for this push: once the
+-- list could hold as many entries as the smallest capacity sent to, the count hash is filled
+-- from the list (one pass) and marked counted, until the list is emptied.
+local function counted(owner, ttl)
+  local length = redis.call('LLEN', owner.list)
+  if redis.call('HEXISTS', owner.counts, '!') == 1 then
+    if length > 0 then return true end
+    -- Left by a list that expired: an empty list counts nothing.
+    redis.call('DEL', owner.counts)
+  end
+  local smallest = math.huge
+  for i = 1, owner.n do smallest = math.min(smallest, owner.capacities[i]) end
+  if length < smallest then return false end
+  local found = {}
+  for _, entry in ipairs(redis.call('LRANGE', owner.list, 0, -1)) do
+    local first = string.find(entry, '|', 1, true)
+    local names = string.sub(entry, first + 1, string.find(entry, '|', first + 1, true) - 1)
+    for channel in string.gmatch(names, '[^,]+') do found[channel] = (found[channel] or 0) + 1 end
+  end
+  redis.call('DEL', owner.counts)
+  local fields, f = {'!', 1}, 2
+  for channel, count in pairs(found) do
+    fields[f + 1] = channel
+    fields[f + 2] = count
+    f = f + 2
+  end
+  for first = 1, #fields, 2000 do
+    redis.call('HSET', owner.counts, unpack(fields, first, math.min(first + 1999, #fields)))
+  end
+  redis.call('EXPIRE', owner.counts, ttl)
+  return true
 end
 local function push(list, counts, full, channel, capacity)
   if string.find(channel, '!', 1, true) then
@@ -86,7 +123,9 @@ local function flush()
   local full = 0
   for _, owner in ipairs(owners) do
     local channels, capacities, accepted, taken = owner.channels, owner.capacities, {}, 0
-    for first = 1, owner.n, 1000 do
+    local checked = owner.n
+    if not counted(owner, ttl) then accepted, taken, checked = channels, owner.n, 0 end
+    for first = 1, checked, 1000 do
       local last = math.min(first + 999, owner.n)
       local counts = redis.call('HMGET', owner.counts, unpack(channels, first, last))
       local updates, u = {}, 0
@@ -222,27 +261,38 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 """
 
 # Pops up to ARGV[1] entries (and about ARGV[2] bytes) from a process list and frees their
-# capacity, and that of the channels in ARGV[3..] (the channels fields of entries a BLPOP
-# took). KEYS: list, counts.
+# capacity: nothing to free while its channels are not counted one by one, and emptying the
+# list ends their counting. KEYS: list, counts.
 POP_BATCH = """
-local entries = {}
-if tonumber(ARGV[1]) > 0 then entries = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1) end
-local size, taken, freed = 0, 0, {}
-local function free(names)
-  for channel in string.gmatch(names, '[^,]+') do freed[channel] = (freed[channel] or 0) + 1 end
-end
-for i = 3, #ARGV do free(ARGV[i]) end
+local entries = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local size, taken, limit = 0, 0, tonumber(ARGV[2])
 for _, entry in ipairs(entries) do
-  if size >= tonumber(ARGV[2]) then break end
+  if size >= limit then break end
   taken = taken + 1
   size = size + #entry
-  local first = string.find(entry, '|', 1, true)
-  free(string.sub(entry, first + 1, string.find(entry, '|', first + 1, true) - 1))
 end
-if taken > 0 then redis.call('LTRIM', KEYS[1], taken, -1) end
+if taken == 0 then return entries end
+if taken < #entries then
+  local kept = {}
+  for i = 1, taken do kept[i] = entries[i] end
+  entries = kept
+end
+redis.call('LTRIM', KEYS[1], taken, -1)
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
+  return entries
+end
+if redis.call('HEXISTS', KEYS[2], '!') == 0 then return entries end
+local freed, channels = {}, {}
+for _, entry in ipairs(entries) do
+  local first = string.find(entry, '|', 1, true)
+  local names = string.sub(entry, first + 1, string.find(entry, '|', first + 1, true) - 1)
+  for channel in string.gmatch(names, '[^,]+') do
+    if not freed[channel] then channels[#channels + 1] = channel end
+    freed[channel] = (freed[channel] or 0) + 1
+  end
+end
 -- One HMGET and one HDEL for the channels emptied (the usual case), HINCRBY for the others.
-local channels = {}
-for channel in pairs(freed) do channels[#channels + 1] = channel end
 for first = 1, #channels, 1000 do
   local last = math.min(first + 999, #channels)
   local counts = redis.call('HMGET', KEYS[2], unpack(channels, first, last))
@@ -257,22 +307,26 @@ for first = 1, #channels, 1000 do
   end
   if #emptied > 0 then redis.call('HDEL', KEYS[2], unpack(emptied)) end
 end
-if taken < #entries then
-  local kept = {}
-  for i = 1, taken do kept[i] = entries[i] end
-  return kept
-end
 return entries
 """
 
 # Puts entries back at the head of a list, oldest first (ARGV[3..]); in a process list
-# (ARGV[2] is '1') each entry counts against the capacity of its channels again.
+# (ARGV[2] is '1') whose channels are counted one by one, each entry counts against the
+# capacity of its channels again (uncounted, the list's length holds it).
 # KEYS: list, counts. ARGV: ttl, process, entries.
 PUSH_BACK = """
+local counted = false
+if ARGV[2] == '1' then
+  if redis.call('LLEN', KEYS[1]) == 0 then
+    redis.call('DEL', KEYS[2])
+  else
+    counted = redis.call('HEXISTS', KEYS[2], '!') == 1
+  end
+end
 for i = #ARGV, 3, -1 do
   local entry = ARGV[i]
   redis.call('LPUSH', KEYS[1], entry)
-  if ARGV[2] == '1' then
+  if counted then
     local first = string.find(entry, '|', 1, true)
     local names = string.sub(entry, first + 1, string.find(entry, '|', first + 1, true) - 1)
     for channel in string.gmatch(names, '[^,]+') do

@@ -168,3 +168,30 @@ def report(
         print(json.dumps(result, indent=2))
     else:
         print_table(result)
+
+
+LAYER_ROWS = (
+    ("send/receive pairs per s", "pairs_per_second"),
+    ("fan-out deliveries per s", "fan_out_deliveries_per_second"),
+)
+
+
+def layer_table(first: tuple[str, str], second: tuple[str, str]) -> Callable[[dict], None]:
+    """A ``print_table`` for a two-layer comparison: pairs and fan-out medians and the ratio.
+
+    *first* and *second* are (key in the result's medians, column title).
+    """
+
+    def print_table(result: dict) -> None:
+        (first_key, first_title), (second_key, second_title) = first, second
+        width = max(len(first_title), len(second_title)) + 2
+        print(f"medians of {result['repeat']} runs each")
+        print(f"{'measurement':<28}{first_title:>{width}}{second_title:>{width}}{'ratio':>9}")
+        for label, key in LAYER_ROWS:
+            median = result["median"][key]
+            print(
+                f"{label:<28}{median[first_key]:>{width},.0f}{median[second_key]:>{width},.0f}"
+                f"{result['ratio'][key]:>8.2f}x"
+            )
+
+    return print_table

@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import argument_parser, child_env, medians, report
+from _common import argument_parser, child_env, layer_table, medians, report
 
 RUN_TIMEOUT = 300
 MESSAGE = {"type": "chat.message", "text": "hello, world", "n": 0}
@@ -164,22 +164,6 @@ def compare(args: argparse.Namespace) -> dict:
     return result
 
 
-def print_table(result: dict) -> None:
-    """The side-by-side table of :func:`compare`'s result."""
-    rows = [
-        ("send/receive pairs per s", "pairs_per_second"),
-        ("fan-out deliveries per s", "fan_out_deliveries_per_second"),
-    ]
-    print(f"medians of {result['repeat']} runs each")
-    print(f"{'measurement':<28}{'channels-ipc':>16}{'channels-redis':>16}{'ratio':>9}")
-    for label, key in rows:
-        median = result["median"][key]
-        print(
-            f"{label:<28}{median['ipc']:>16,.0f}{median['redis']:>16,.0f}"
-            f"{result['ratio'][key]:>8.2f}x"
-        )
-
-
 def main() -> None:
     """Parse the command line and run the comparison (or one receiver process)."""
     parser = argument_parser(__doc__, repeat=3)
@@ -197,7 +181,9 @@ def main() -> None:
         which, where, messages = args.receiver
         asyncio.run(receive_pairs(which, where, int(messages)))
         return
-    report(compare(args), args.json, print_table)
+    report(
+        compare(args), args.json, layer_table(("ipc", "channels-ipc"), ("redis", "channels-redis"))
+    )
 
 
 if __name__ == "__main__":

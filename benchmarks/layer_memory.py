@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import argument_parser, child_env, peer_venv, report, run_json
+from _common import argument_parser, child_env, layer_table, peer_venv, report, run_json
 
 HERE = Path(__file__).resolve().parent
 PEER_VENV = HERE / ".venv-channels43"
@@ -151,22 +151,6 @@ def compare(args: argparse.Namespace) -> dict:
     return result
 
 
-def print_table(result: dict) -> None:
-    """The side-by-side table of :func:`compare`'s result."""
-    rows = [
-        ("send/receive pairs per s", "pairs_per_second"),
-        ("fan-out deliveries per s", "fan_out_deliveries_per_second"),
-    ]
-    print(f"medians of {result['repeat']} runs each")
-    print(f"{'measurement':<28}{'channels-memory':>18}{'channels 4.3':>16}{'ratio':>9}")
-    for label, key in rows:
-        medians = result["median"][key]
-        print(
-            f"{label:<28}{medians['ours']:>18,.0f}{medians['peer']:>16,.0f}"
-            f"{result['ratio'][key]:>8.2f}x"
-        )
-
-
 def main() -> None:
     """Parse the command line and run one layer or the comparison."""
     parser = argument_parser(__doc__, repeat=5)
@@ -179,7 +163,9 @@ def main() -> None:
         result = run_once(args.run, args)
         print(json.dumps(result) if args.json else result)
         return
-    report(compare(args), args.json, print_table)
+    report(
+        compare(args), args.json, layer_table(("ours", "channels-memory"), ("peer", "channels 4.3"))
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from channels_core.exceptions import ImproperlyConfigured
 from channels_core.layers import get_channel_layer
 from channels_core.plugins import get_registry
 from channels_core.routing import route
+from channels_core.testing import processes
 from channels_core.worker import Worker, select_channels
 
 HERE = Path(__file__).resolve().parent
@@ -40,13 +40,8 @@ pytestmark = pytest.mark.slow
 
 
 def wait_until(predicate, what: str, timeout: float = WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"Timed out after {timeout}s waiting for {what}.")
+    """:func:`channels_core.testing.processes.wait_until` with this file's timeout."""
+    return processes.wait_until(predicate, what, timeout)
 
 
 class WorkerProcess:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from channels_core.names import random_suffix
+from channels_core.testing import processes
 from channels_core.testing.processes import RunningProcess, free_port, run, start_process
 from channels_core.testing.redis import redis_server
 from channels_ws.testing import ConnectionClosed, WebSocketClient
@@ -36,14 +37,8 @@ WAIT = 20.0
 
 
 def wait_until(predicate, what: str, timeout: float = WAIT):
-    """Poll *predicate* until it is true; AssertionError naming *what* after *timeout*."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"Timed out after {timeout} s waiting for {what}.")
+    """:func:`channels_core.testing.processes.wait_until` with this file's timeout."""
+    return processes.wait_until(predicate, what, timeout)
 
 
 class Project:

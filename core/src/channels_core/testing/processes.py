@@ -36,6 +36,18 @@ def free_port(kind: int = socket.SOCK_STREAM, host: str = LOOPBACK) -> int:
         return sock.getsockname()[1]
 
 
+def wait_until(predicate, what: str, timeout: float = DEFAULT_TIMEOUT):
+    """Poll *predicate* until it returns something true and return that; AssertionError
+    naming *what* after *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"Timed out after {timeout} s waiting for {what}.")
+
+
 def wait_for_port(port: int, host: str = LOOPBACK, timeout: float = DEFAULT_TIMEOUT) -> None:
     """Wait until a TCP connection to *host*:*port* succeeds; TimeoutError after *timeout*."""
     deadline = time.monotonic() + timeout

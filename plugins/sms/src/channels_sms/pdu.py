@@ -12,6 +12,8 @@ Decoding: :func:`decode` reads an SMS-DELIVER, SMS-SUBMIT or SMS-STATUS-REPORT P
 SMSC address a modem puts in front) into a :class:`Deliver`, :class:`Submit` or
 :class:`StatusReport`.
 
+The GSM 7-bit alphabet and septet packing are in :mod:`channels_sms.gsm7`.
+
 Bad input raises :class:`PduError` (a ``ValueError``) with a sentence saying what was wrong.
 """
 
@@ -21,28 +23,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
-# The GSM 7-bit default alphabet (TS 23.038 6.2.1); position 27 is the escape to the
-# extension table, which no text character maps to.
-GSM7_ALPHABET = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+from .gsm7 import (
+    CARRIAGE_RETURN,
+    ESCAPE,
+    gsm7_septets,
+    gsm7_text,
+    pack_septets,
+    unpack_septets,
 )
-ESCAPE = 0x1B
-CARRIAGE_RETURN = 0x0D
-GSM7_EXTENSION = {
-    "\f": 0x0A,
-    "^": 0x14,
-    "{": 0x28,
-    "}": 0x29,
-    "\\": 0x2F,
-    "[": 0x3C,
-    "~": 0x3D,
-    "]": 0x3E,
-    "|": 0x40,
-    "€": 0x65,
-}
-_GSM7_CODES = {char: code for code, char in enumerate(GSM7_ALPHABET) if code != ESCAPE}
-_GSM7_EXTENSION_CHARS = {code: char for char, code in GSM7_EXTENSION.items()}
+from .gsm7 import GSM7_ALPHABET as GSM7_ALPHABET  # re-exported: part of this module's API
 
 GSM7, DATA8, UCS2 = "gsm7", "8bit", "ucs2"
 DCS = {GSM7: 0x00, DATA8: 0x04, UCS2: 0x08}
@@ -122,61 +111,7 @@ class StatusReport:
         return "failed"
 
 
-# Alphabets ---------------------------------------------------------------------------------
-
-
-def gsm7_septets(text: str) -> list[int] | None:
-    """*text* as GSM 7-bit septets (extension characters take two), or None if it does not
-    fit the alphabet."""
-    septets = []
-    for char in text:
-        code = _GSM7_CODES.get(char)
-        if code is not None:
-            septets.append(code)
-        elif char in GSM7_EXTENSION:
-            septets += (ESCAPE, GSM7_EXTENSION[char])
-        else:
-            return None
-    return septets
-
-
-def gsm7_text(septets: list[int]) -> str:
-    """The text of GSM 7-bit *septets*; an unknown extension code reads as a space."""
-    chars = []
-    escaped = False
-    for septet in septets:
-        if escaped:
-            chars.append(_GSM7_EXTENSION_CHARS.get(septet, " "))
-            escaped = False
-        elif septet == ESCAPE:
-            escaped = True
-        else:
-            chars.append(GSM7_ALPHABET[septet])
-    return "".join(chars)
-
-
-def pack_septets(septets: list[int], fill: int = 0) -> bytes:
-    """Pack septets into octets, least significant bit first, after *fill* zero bits."""
-    packed = bytearray()
-    accumulator, bits = 0, fill
-    for septet in septets:
-        accumulator |= septet << bits
-        bits += 7
-        while bits >= 8:
-            packed.append(accumulator & 0xFF)
-            accumulator >>= 8
-            bits -= 8
-    if bits:
-        packed.append(accumulator & 0xFF)
-    return bytes(packed)
-
-
-def unpack_septets(data: bytes, count: int, fill: int = 0) -> list[int]:
-    """The first *count* septets packed in *data* after *fill* bits."""
-    if (count * 7 + fill + 7) // 8 > len(data):
-        raise PduError(f"The user data holds fewer than the {count} septets its length claims.")
-    value = int.from_bytes(data, "little") >> fill
-    return [(value >> (7 * index)) & 0x7F for index in range(count)]
+# UCS2 --------------------------------------------------------------------------------------
 
 
 def ucs2_bytes(text: str) -> bytes:
@@ -397,7 +332,12 @@ def read_user_data(
             if septets and (count + header_septets) % 8 == 0 and septets[-1] == CARRIAGE_RETURN:
                 septets.pop()
         else:
-            septets = unpack_septets(data[header_octets:], length - header_septets, fill)
+            count = length - header_septets
+            if (count * 7 + fill + 7) // 8 > len(data) - header_octets:
+                raise PduError(
+                    f"The user data holds fewer than the {count} septets its length claims."
+                )
+            septets = unpack_septets(data[header_octets:], count, fill)
         return gsm7_text(septets), concatenation, None
     length = len(data) if length is None else length
     if len(data) < length:

@@ -36,6 +36,7 @@ import time
 import tty
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 from . import pdu, textmode
 
@@ -50,6 +51,12 @@ _LISTS = {
     False: {"": 4, "0": 0, "1": 1, "4": 4},
     True: {"": 0, '"REC UNREAD"': 0, '"REC READ"': 1, '"ALL"': 4},
 }
+
+
+def _quoted(argument: str) -> str | None:
+    """What is between the quotes of a quoted argument, or None if it is not quoted."""
+    found = re.fullmatch(r'"([^"]*)"', argument)
+    return found.group(1) if found else None
 
 
 class GsmModemSimulator:
@@ -325,67 +332,111 @@ class GsmModemSimulator:
         return "+CMS ERROR: 305" if self.text_mode else "+CMS ERROR: 304"
 
     def _do(self, upper: str) -> None:
-        command, _, argument = upper.partition("=")
-        quoted = re.fullmatch(r'"([^"]*)"', argument)
-        if upper in ("AT", "AT+CMEE=1"):
-            self._answer()
-        elif command == "AT+CMGF" and argument in ("0", "1"):
-            self.text_mode = argument == "1"
-            self._answer()
-        elif command == "AT+CSDH" and argument in ("0", "1"):
-            self._answer()
-        elif command == "AT+CSCS" and quoted and quoted.group(1) in (*textmode.CHARSETS, "IRA"):
-            self.charset = textmode.UCS2 if quoted.group(1) == textmode.UCS2 else textmode.GSM
-            self._answer()
-        elif command == "AT+CSMP" and re.fullmatch(r"\d{1,3}(,\d{1,3}){3}", argument):
-            values = tuple(int(value) for value in argument.split(","))
-            if max(values) > 255:
-                self._answer(final="+CMS ERROR: 305")
-                return
-            self.csmp = values
-            self._answer()
-        elif upper == "ATZ":
-            self._reset()
-            self._answer()
-        elif upper in ("ATE0", "ATE1"):
-            self.echo = upper == "ATE1"
-            self._answer()
-        elif command == "AT+CPMS":
-            used = len(self.storage)
-            self._answer(f"+CPMS: {used},30,{used},30,{used},30")
-        elif command == "AT+CNMI" and re.fullmatch(r"\d(,\d){1,4}", argument):
-            values = [int(value) for value in argument.split(",")]
-            self.cnmi = values + [0] * (5 - len(values))
-            self._answer()
-        elif upper == "AT+CNUM":
-            self._answer(f'+CNUM: "","{self.number}",145')
-        elif command == "AT+CMGR" and argument.isdigit():
-            index = int(argument)
-            if index not in self.storage:
-                self._answer(final="+CMS ERROR: 321")
-                return
-            self._answer(*self._show("+CMGR: ", index))
-        elif command == "AT+CMGL":
-            wanted = _LISTS[self.text_mode].get(argument)
-            if wanted is None:
-                self._answer(final=self._bad_parameter)
-                return
-            lines = []
-            for index, (status, _, _) in sorted(self.storage.items()):
-                if wanted in (4, status):
-                    lines += self._show(f"+CMGL: {index},", index)
-            self._answer(*lines)
-        elif command == "AT+CMGD" and argument.isdigit():
-            self.storage.pop(int(argument), None)
-            self._answer()
-        elif command == "AT+CMGS" and self.text_mode:
-            self._prompt_text(quoted.group(1) if quoted else None)
-        elif command == "AT+CMGS" and argument.isdigit():
-            self._prompt(lambda body, length=int(argument): self._submit(body.strip(), length))
-        elif command == "AT+CMGS":
-            self._answer(final=self._bad_parameter)
-        else:
+        # The table is keyed by the command up to and including "=", so "ATZ" and "ATZ=1",
+        # or "AT+CMGF" and "AT+CMGF=1", are different commands, as on a modem; an argument
+        # the command's pattern does not match is answered with ERROR.
+        command, equals, argument = upper.partition("=")
+        entry = self._COMMANDS.get(command + equals)
+        if entry is None or not re.fullmatch(entry[0], argument):
             self._answer(final="ERROR")
+            return
+        entry[1](self, argument)
+
+    def _ok(self, argument: str) -> None:
+        self._answer()
+
+    def _set_mode(self, argument: str) -> None:
+        self.text_mode = argument == "1"
+        self._answer()
+
+    def _set_charset(self, argument: str) -> None:
+        self.charset = textmode.UCS2 if _quoted(argument) == textmode.UCS2 else textmode.GSM
+        self._answer()
+
+    def _set_text_parameters(self, argument: str) -> None:
+        values = tuple(int(value) for value in argument.split(","))
+        if max(values) > 255:
+            self._answer(final="+CMS ERROR: 305")
+            return
+        self.csmp = values
+        self._answer()
+
+    def _restart(self, argument: str) -> None:
+        self._reset()
+        self._answer()
+
+    def _echo_off(self, argument: str) -> None:
+        self.echo = False
+        self._answer()
+
+    def _echo_on(self, argument: str) -> None:
+        self.echo = True
+        self._answer()
+
+    def _storage_status(self, argument: str) -> None:
+        used = len(self.storage)
+        self._answer(f"+CPMS: {used},30,{used},30,{used},30")
+
+    def _set_indications(self, argument: str) -> None:
+        values = [int(value) for value in argument.split(",")]
+        self.cnmi = values + [0] * (5 - len(values))
+        self._answer()
+
+    def _own_number(self, argument: str) -> None:
+        self._answer(f'+CNUM: "","{self.number}",145')
+
+    def _read_message(self, argument: str) -> None:
+        index = int(argument)
+        if index not in self.storage:
+            self._answer(final="+CMS ERROR: 321")
+            return
+        self._answer(*self._show("+CMGR: ", index))
+
+    def _list_messages(self, argument: str) -> None:
+        wanted = _LISTS[self.text_mode].get(argument)
+        if wanted is None:
+            self._answer(final=self._bad_parameter)
+            return
+        lines = []
+        for index, (status, _, _) in sorted(self.storage.items()):
+            if wanted in (4, status):
+                lines += self._show(f"+CMGL: {index},", index)
+        self._answer(*lines)
+
+    def _delete_message(self, argument: str) -> None:
+        self.storage.pop(int(argument), None)
+        self._answer()
+
+    def _send_message(self, argument: str) -> None:
+        if self.text_mode:
+            self._prompt_text(_quoted(argument))
+        elif argument.isdigit():
+            self._prompt(lambda body, length=int(argument): self._submit(body.strip(), length))
+        else:
+            self._answer(final=self._bad_parameter)
+
+    # Command (up to "=") → (the pattern its argument must match, its handler).
+    _COMMANDS: ClassVar[dict[str, tuple[str, Callable[[GsmModemSimulator, str], None]]]] = {
+        "AT": ("", _ok),
+        "AT+CMEE=": ("1", _ok),
+        "AT+CMGF=": ("[01]", _set_mode),
+        "AT+CSDH=": ("[01]", _ok),
+        "AT+CSCS=": (f'"({"|".join((*textmode.CHARSETS, "IRA"))})"', _set_charset),
+        "AT+CSMP=": (r"\d{1,3}(,\d{1,3}){3}", _set_text_parameters),
+        "ATZ": ("", _restart),
+        "ATE0": ("", _echo_off),
+        "ATE1": ("", _echo_on),
+        "AT+CPMS": ("", _storage_status),
+        "AT+CPMS=": (".*", _storage_status),
+        "AT+CNMI=": (r"\d(,\d){1,4}", _set_indications),
+        "AT+CNUM": ("", _own_number),
+        "AT+CMGR=": (r"\d+", _read_message),
+        "AT+CMGL": ("", _list_messages),
+        "AT+CMGL=": (".*", _list_messages),
+        "AT+CMGD=": (r"\d+", _delete_message),
+        "AT+CMGS": ("", _send_message),
+        "AT+CMGS=": (".*", _send_message),
+    }
 
     def _show(self, prefix: str, index: int) -> list[str]:
         """The lines showing message *index* after *prefix*, in the current mode; it is read

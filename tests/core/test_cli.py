@@ -32,7 +32,7 @@ def project(tmp_path):
 def test_plugins_table_lists_core_and_memory():
     result = channels("plugins")
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = result.stdout.split("\n\n")[0].splitlines()  # the table, not the notes below it
     assert lines[0].split() == ["PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS", "REGISTERED"]
     rows = {line.split()[0]: line for line in lines[2:]}
     assert rows["core"].split()[1:3] == ["channels-core", "0.1.0"]
@@ -51,7 +51,7 @@ def test_plugins_json():
     result = channels("plugins", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"plugins", "failed", "blocked"}
+    assert set(report) == {"plugins", "failed", "blocked", "protocols"}
     memory = next(plugin for plugin in report["plugins"] if plugin["name"] == "memory")
     assert memory == {
         "name": "memory",
@@ -229,3 +229,19 @@ def test_serving_something_neither_a_layer_nor_an_app_is_refused(project):
     missing = channels("--pythonpath", project, "--settings", "plain", "serve", "plain:nothing")
     assert missing.returncode == 1
     assert "channels serve plain:nothing: it cannot be imported" in missing.stderr
+
+
+def test_plugins_json_says_which_protocols_are_enabled(project):
+    report = json.loads(channels("plugins", "--json").stdout)["protocols"]
+    assert report["enabled_by"] == "default"
+    assert report["enabled"] == ["http", "websocket"]
+    assert {"udp", "sms", "webrtc"} <= set(report["not_enabled"])
+    assert report["enable_with"] == "CHANNELS['PROTOCOLS'] or channels serve --protocol NAME"
+
+    write_settings(project, "udp_only", CHANNELS={"PROTOCOLS": ["udp"]})
+    result = channels("--pythonpath", project, "--settings", "udp_only", "plugins")
+    assert result.returncode == 0, result.stderr
+    assert "\nProtocols enabled (CHANNELS['PROTOCOLS']): udp.\n" in result.stdout
+    assert "Installed but not enabled: http, sms, webrtc, websocket; enable them with " in (
+        result.stdout
+    )

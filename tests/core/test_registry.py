@@ -163,9 +163,33 @@ def test_protocol_and_channel_specs_are_checked():
         Registry.from_plugins({"str": RegistersAString()})
 
 
-def test_enabled_protocols_default_to_all_and_check_requirements():
+class WebPlugin:
+    """http and websocket (enabled by default) and udp (enabled by name)."""
+
+    def __init__(self, *names):
+        self.names = names
+
+    @hookimpl
+    def channels_register_protocols(self, register):
+        requires = {"websocket": ("http",)}
+        for name in self.names:
+            register(
+                ProtocolSpec(name=name, listeners=no_listeners, requires=requires.get(name, ()))
+            )
+
+
+def test_without_settings_only_http_and_websocket_are_enabled():
+    registry = Registry.from_plugins({"web": WebPlugin("http", "udp", "websocket")})
+    assert registry.default_protocols() == ["http", "websocket"]
+    assert [spec.name for spec in registry.enabled_protocols()] == ["http", "websocket"]
+    assert [spec.name for spec in registry.enabled_protocols(["udp"])] == ["udp"]
+    # websocket rides on http: without http installed, the default serves neither.
+    assert Registry.from_plugins({"web": WebPlugin("websocket", "udp")}).enabled_protocols() == []
+
+
+def test_enabled_protocols_are_named_and_check_requirements():
     registry = Registry.from_plugins({"ping": PingPlugin()})
-    assert [spec.name for spec in registry.enabled_protocols()] == ["ping", "pingws"]
+    assert registry.enabled_protocols() == []
     assert [spec.name for spec in registry.enabled_protocols(["ping"])] == ["ping"]
     with pytest.raises(PluginError, match="'pingws' requires 'ping', which is not enabled"):
         registry.enabled_protocols(["pingws"])

@@ -47,13 +47,11 @@ class Datagrams(DatagramProtocol):
         self.server = server
 
     def datagramReceived(self, data, address):
-        reply_channel = self.server.new_reply_channel("probe.send")
-
         def reply(content):
-            self.server.unbind_reply(reply_channel)
+            self.server.close_reply(reply_channel)
             self.transport.write(content["data"], address)
 
-        self.server.bind_reply(reply_channel, reply)
+        reply_channel = self.server.open_reply("probe.send", reply)
         self.server.emit_nowait("probe.receive", {"reply_channel": reply_channel, "data": data})
 
 
@@ -86,7 +84,7 @@ class Probe:
 
     @hookimpl
     def channels_startup(self, server):
-        log.info("startup kind=%s layer=%s", server.kind, server.layer.alias)
+        log.info("startup kind=%s layer=%s", server.kind, server.alias)
 
     @hookimpl
     def channels_shutdown(self, server):
@@ -129,6 +127,7 @@ def probe(tmp_path):
         tmp_path,
         "probe_settings",
         CHANNEL_LAYERS={"default": {"BACKEND": "memory", "ROUTING": "probe_routing.routes"}},
+        CHANNELS={"PROTOCOLS": ["probe"]},
     )
     started = []
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from channels_core.exceptions import ImproperlyConfigured
+from channels_core.options import check_options
 from channels_core.protocols import boolean
-from channels_http.plugin import check_options, endpoints
+from channels_http.plugin import OPTIONS, endpoints
 from channels_http.upgrade import upgrade_token
 
 
@@ -46,7 +47,7 @@ from channels_http.upgrade import upgrade_token
 )
 def test_bad_options_are_one_sentence(options, message):
     with pytest.raises(ImproperlyConfigured) as error:
-        check_options(options)
+        check_options("http", OPTIONS, options)
     assert str(error.value) == message
 
 

@@ -106,7 +106,7 @@ class ChannelsApplicationTests(SimpleTestCase):
             {"type": "lifespan.startup.complete"},
             {"type": "lifespan.shutdown.complete"},
         ]
-        assert application.dispatcher is None  # shut down
+        assert application.host is None  # shut down
 
     def test_an_unknown_alias_fails_the_startup_with_a_clear_error(self):
         sent = asyncio.run(lifespan(ChannelsApplication("nope"), "lifespan.startup"))

@@ -6,9 +6,10 @@ import pytest
 from django.test import override_settings
 
 from channels_core.exceptions import ImproperlyConfigured
+from channels_core.options import check_options
 from channels_core.plugins import Registry, get_registry
 from channels_udp import plugin
-from channels_udp.plugin import check_options
+from channels_udp.plugin import OPTIONS
 
 
 def test_registers_the_protocol_and_its_channels():
@@ -58,11 +59,13 @@ def test_is_installed_as_an_entry_point():
 )
 def test_bad_options_are_one_clear_sentence(options, message):
     with pytest.raises(ImproperlyConfigured, match=r"CHANNELS\['OPTIONS'\]\['udp'\]" + message):
-        check_options(options)
+        check_options("udp", OPTIONS, options)
 
 
 def test_good_options_pass():
     check_options(
+        "udp",
+        OPTIONS,
         {
             "listen": ["127.0.0.1:9000", "[::1]:0"],
             "max_datagram_size": 1200,
@@ -70,7 +73,7 @@ def test_good_options_pass():
             "burst": None,
             "client_timeout": 1,
             "max_clients": 10,
-        }
+        },
     )
 
 

@@ -9,9 +9,10 @@ import pytest
 from django.test import override_settings
 
 from channels_core.exceptions import ImproperlyConfigured
+from channels_core.options import check_options
 from channels_core.plugins import get_registry
 from channels_webrtc.ice import configuration, gathering_on
-from channels_webrtc.plugin import check_options
+from channels_webrtc.plugin import OPTIONS
 from channels_webrtc.signalling import OfferError, parse_offer
 from channels_webrtc.testing import foreign_addresses, loopback_peer, make_offer
 
@@ -51,34 +52,30 @@ def test_the_protocol_and_its_channels_are_registered_through_the_entry_point():
 )
 def test_bad_options_stop_start_up_naming_key_value_and_fix(options, fix):
     with pytest.raises(ImproperlyConfigured, match=fix) as caught:
-        check_options(options)
+        check_options("webrtc", OPTIONS, options)
     key = next(iter(options))
     assert f"CHANNELS['OPTIONS']['webrtc'][{key!r}] is {options[key]!r}" in str(caught.value)
 
 
-def test_channels_configure_checks_the_settings():
+def test_the_registry_checks_the_settings():
     with (
         override_settings(CHANNELS={"OPTIONS": {"webrtc": {"max_peers": -3}}}),
         pytest.raises(ImproperlyConfigured, match="max_peers"),
     ):
-        get_registry().hook.channels_configure(settings=_settings())
-
-
-def _settings():
-    from channels_core.settings import get_settings
-
-    return get_settings()
+        get_registry()
 
 
 def test_good_options_pass():
     check_options(
+        "webrtc",
+        OPTIONS,
         {
             "ice_servers": ["stun:stun.example.org:3478", {"urls": "turn:t.example.org"}],
             "host_addresses": ["127.0.0.1", "::1"],
             "max_message_size": 1024,
             "max_peers": 1,
             "connect_timeout": 0.5,
-        }
+        },
     )
 
 

@@ -17,9 +17,14 @@ from channels_ws.frames import (
     PING,
     PONG,
     TEXT,
+    BinaryMessage,
+    Close,
     Deflate,
     FrameCodec,
+    Ping,
+    Pong,
     ProtocolError,
+    TextMessage,
     apply_mask,
 )
 
@@ -60,8 +65,8 @@ def test_text_and_binary_round_trip_at_every_length_encoding(size):
     text = "é" * (size // 2)
     data = os.urandom(size)
     assert server().receive(client().text(text) + client().binary(data)) == [
-        (TEXT, text),
-        (BINARY, data),
+        TextMessage(text),
+        BinaryMessage(data),
     ]
 
 
@@ -71,7 +76,7 @@ def test_frames_split_at_every_byte_still_parse():
     events = []
     for index in range(len(wire)):
         events.extend(codec.receive(wire[index : index + 1]))
-    assert events == [(TEXT, "hello world"), (PING, b"p"), (BINARY, b"\x00\xff")]
+    assert events == [TextMessage("hello world"), Ping(b"p"), BinaryMessage(b"\x00\xff")]
 
 
 def test_fragmented_message_with_a_control_frame_in_between():
@@ -82,7 +87,7 @@ def test_fragmented_message_with_a_control_frame_in_between():
         + raw(CONTINUATION, b"lo ", fin=False)
         + raw(CONTINUATION, "wörld".encode())
     )
-    assert codec.receive(wire) == [(PING, b"x"), (TEXT, "hello wörld")]
+    assert codec.receive(wire) == [Ping(b"x"), TextMessage("hello wörld")]
 
 
 def test_utf8_is_validated_across_fragments_and_fails_early():
@@ -90,7 +95,7 @@ def test_utf8_is_validated_across_fragments_and_fails_early():
     codec = server()
     # A character split between fragments is fine.
     assert codec.receive(raw(TEXT, snowman[:1], fin=False)) == []
-    assert codec.receive(raw(CONTINUATION, snowman[1:])) == [(TEXT, "☃")]
+    assert codec.receive(raw(CONTINUATION, snowman[1:])) == [TextMessage("☃")]
     # An invalid byte fails on its fragment, before the message ends.
     assert error_code(server(), raw(TEXT, b"ok\xff", fin=False)) == 1007
     assert error_code(server(), raw(TEXT, b"\xc3")) == 1007
@@ -99,7 +104,7 @@ def test_utf8_is_validated_across_fragments_and_fails_early():
 def test_server_side_refuses_unmasked_client_frames_and_client_side_masked_ones():
     assert error_code(server(), raw(TEXT, b"hi", masked=False)) == 1002
     assert error_code(client(), raw(TEXT, b"hi", masked=True)) == 1002
-    assert client().receive(server().text("hi")) == [(TEXT, "hi")]
+    assert client().receive(server().text("hi")) == [TextMessage("hi")]
 
 
 @pytest.mark.parametrize(
@@ -127,8 +132,8 @@ def test_invalid_frames_are_protocol_errors(wire, reason):
 
 
 def test_close_frames_report_their_code():
-    assert server().receive(raw(CLOSE, b"")) == [(CLOSE, 1005)]
-    assert server().receive(raw(CLOSE, struct.pack("!H", 4001) + b"bye")) == [(CLOSE, 4001)]
+    assert server().receive(raw(CLOSE, b"")) == [Close(1005)]
+    assert server().receive(raw(CLOSE, struct.pack("!H", 4001) + b"bye")) == [Close(4001)]
 
 
 def test_close_reason_must_be_utf8():
@@ -137,7 +142,7 @@ def test_close_reason_must_be_utf8():
 
 def test_nothing_after_a_close_frame_is_parsed():
     wire = raw(CLOSE, struct.pack("!H", 1000)) + b"\xff\xff garbage"
-    assert server().receive(wire) == [(CLOSE, 1000)]
+    assert server().receive(wire) == [Close(1000)]
 
 
 def test_sending_an_invalid_close_code_is_a_clear_error():
@@ -153,14 +158,16 @@ def test_message_and_frame_size_limits_are_1009_before_the_payload_arrives():
     codec = server(max_message_size=100, max_frame_size=60)
     assert codec.receive(raw(BINARY, b"x" * 60, fin=False)) == []
     assert error_code(codec, raw(CONTINUATION, b"x" * 41)) == 1009
-    assert server(max_message_size=100).receive(raw(BINARY, b"x" * 100)) == [(BINARY, b"x" * 100)]
+    assert server(max_message_size=100).receive(raw(BINARY, b"x" * 100)) == [
+        BinaryMessage(b"x" * 100)
+    ]
 
 
 def test_control_frames_serialize():
     assert client().receive(server().ping(b"a") + server().pong(b"b") + server().close(1001)) == [
-        (PING, b"a"),
-        (PONG, b"b"),
-        (CLOSE, 1001),
+        Ping(b"a"),
+        Pong(b"b"),
+        Close(1001),
     ]
 
 
@@ -174,7 +181,7 @@ def test_permessage_deflate_round_trips_over_several_messages(deflate_args):
     messages = ["hello " * 50, "hello " * 50, "x", ""]
     wire = b"".join(sender.text(message) for message in messages)
     assert wire[0] & 0x40  # compressed frames carry RSV1
-    assert receiver.receive(wire) == [(TEXT, message) for message in messages]
+    assert receiver.receive(wire) == [TextMessage(message) for message in messages]
     assert len(sender.text("a" * 10_000)) < 200
 
 
@@ -183,7 +190,7 @@ def test_compressed_message_split_into_fragments():
     body = compressor.compress(b"fragmented " * 20) + compressor.flush(zlib.Z_SYNC_FLUSH)
     body = body[:-4]
     wire = raw(BINARY, body[:5], fin=False, rsv=0x40) + raw(CONTINUATION, body[5:])
-    assert FrameCodec(deflate=Deflate()).receive(wire) == [(BINARY, b"fragmented " * 20)]
+    assert FrameCodec(deflate=Deflate()).receive(wire) == [BinaryMessage(b"fragmented " * 20)]
 
 
 def test_zip_bomb_is_1009_without_inflating_it_all():
@@ -243,4 +250,4 @@ def test_mutated_frames_only_ever_raise_protocol_errors(frames, flip_at, flip):
     except ProtocolError as error:
         code = error.code
     assert code in (None, 1002, 1007, 1009)
-    assert all(event[0] in (TEXT, BINARY, PING, PONG, CLOSE) for event in events)
+    assert all(type(event) in (TextMessage, BinaryMessage, Ping, Pong, Close) for event in events)

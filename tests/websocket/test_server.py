@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from channels_core.testing.processes import run, start_process
-from channels_ws.frames import CLOSE, PING, PONG, apply_mask
+from channels_ws.frames import Close, Ping, Pong, apply_mask
 from channels_ws.testing import ConnectionClosed, HandshakeRefused, WebSocketClient
 
 PROJECT = Path(__file__).resolve().parent / "ws_project"
@@ -243,12 +243,12 @@ def test_ping_gets_a_pong_and_the_server_pings(server):
         client.ping(b"are you there")
         events = [client.receive_event()]
         # The server pings every second in the test settings; its ping may come first.
-        while events[-1][0] == PING and len(events) < 5:
+        while type(events[-1]) is Ping and len(events) < 5:
             events.append(client.receive_event())
-        assert events[-1] == (PONG, b"are you there")
-        while events[-1][0] != PING and len(events) < 10:
+        assert events[-1] == Pong(b"are you there")
+        while type(events[-1]) is not Ping and len(events) < 10:
             events.append(client.receive_event())
-        assert events[-1] == (PING, b"")
+        assert events[-1] == Ping(b"")
 
 
 def test_silent_client_is_dropped_after_the_ping_timeout(server):
@@ -257,9 +257,9 @@ def test_silent_client_is_dropped_after_the_ping_timeout(server):
         # Never answering pings: the server drops the socket without a close frame.
         while True:
             event = client.receive_event()
-            if event[0] == CLOSE:
+            if type(event) is Close:
                 break
-        assert event == (CLOSE, 1006)
+        assert event == Close(1006)
 
 
 def test_consumer_refusal_is_403(server):

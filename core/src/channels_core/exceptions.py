@@ -40,3 +40,26 @@ class LayerClosed(ChannelsError):
 
 class LayerUnavailable(ChannelsError):
     """The layer's transport (a server, a file) cannot be reached right now."""
+
+
+class EventRefused(ChannelsError):
+    """The host could not hand an event on: the layer refused it (full, or unreachable).
+
+    Raised by :meth:`channels_core.host.Host.emit` (and ``request``) in worker mode, and by
+    anything that puts events on a layer for another process. ``channel`` is the event's
+    channel and ``reason`` the layer's own error. Each protocol maps it to its own answer:
+    HTTP 503, WebSocket close 1013, a dropped and counted datagram, SMTP 451.
+    """
+
+    def __init__(self, channel: str, reason: BaseException | str) -> None:
+        super().__init__(str(reason))
+        self.channel = channel
+        self.reason = reason
+
+
+class NoRoute(ChannelsError, LookupError):
+    """No consumer is routed for an event the host was asked to run in-process."""
+
+
+class ReplyTimeout(ChannelsError, TimeoutError):
+    """:meth:`channels_core.host.Host.request` waited its whole timeout for a reply."""

@@ -36,17 +36,22 @@ hookspec = pluggy.HookspecMarker("channels")
 
 @hookspec
 def channels_configure(settings: ChannelsSettings) -> None:
-    """Check and complete the settings before anything is registered or started.
+    """Check what the option declarations cannot, before anything is started.
 
     :param settings: the :class:`~channels_core.settings.ChannelsSettings` read from Django's
-        ``CHANNELS`` and ``CHANNEL_LAYERS`` (or their defaults). A plugin reads its own
-        options from ``settings.protocol_options(name)`` and raises
+        ``CHANNELS`` and ``CHANNEL_LAYERS`` (or their defaults). The kernel has already
+        checked every protocol's ``CHANNELS["OPTIONS"]`` against its declared
+        :class:`~channels_core.options.Option` s (type, bounds, choices, validator), so this
+        hook is for what spans several settings; raise
         :class:`~channels_core.exceptions.ImproperlyConfigured` with one sentence naming the
-        key, the value and the fix when one is wrong.
+        key, the value and the fix.
     :returns: nothing.
 
-    Called once per process, when the registry is first built with settings (``channels
-    serve``, ``channels worker``, ``get_channel_layer()``), after every plugin has loaded.
+    Called once per process, by :func:`~channels_core.plugins.get_registry` the first time
+    it builds the registry (``channels serve``, ``channels worker``, ``get_channel_layer()``):
+    after every plugin has loaded, the registration hooks have run and the declared options
+    in the settings have been checked. Command-line option values are checked later, the
+    same way, when ``channels serve`` resolves them; they do not reach this hook.
 
     Since 0.1.
     """
@@ -81,8 +86,9 @@ def channels_register_protocols(register: Callable[[Any], None]) -> None:
         :class:`~channels_core.protocols.ProtocolSpec`: its ``name`` (what
         ``CHANNELS["PROTOCOLS"]`` enables), the channels it ``emits`` (``"udp.receive"``) and
         ``consumes`` (reply channels such as ``"udp.send!"``), its ``listeners`` factory
-        (called with the running :class:`~channels_core.server.ProtocolServer`, returning
-        stream, datagram, serial or service listeners), its ``options`` (settings keys and
+        (called with the running :class:`~channels_core.server.ProtocolServer`, the host its
+        listeners talk to, and returning stream, datagram, serial, service or task
+        listeners), its ``options`` (settings keys and
         command-line flags), and the protocols it ``requires``.
     :returns: nothing.
 
@@ -152,7 +158,9 @@ def channels_startup(server: Any) -> None:
 
     :param server: the running :class:`~channels_core.server.ProtocolServer` (``kind ==
         "server"``) or :class:`~channels_core.worker.Worker` (``kind == "worker"``), after
-        its listeners or receivers are up. It carries ``settings``, ``layer`` and ``loop``.
+        its listeners or receivers are up. Both carry ``settings``, ``alias``, ``loop`` and
+        ``kind``; the server is the :class:`~channels_core.host.Host` its protocols use
+        (``emit``, ``spawn``, ``hold``…), for work a plugin starts here.
     :returns: nothing.
 
     Since 0.1.

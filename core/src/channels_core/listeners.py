@@ -2,7 +2,7 @@
 
 A protocol's ``listeners(server)`` factory returns some of these; the
 :class:`~channels_core.server.ProtocolServer` starts each one when it starts and stops each
-one when it drains:
+one when it drains (before the work in flight is waited for):
 
 :class:`StreamListener`
     a Twisted server endpoint string (``tcp:8000:interface=127.0.0.1``, ``ssl:…``,
@@ -13,15 +13,21 @@ one when it drains:
     a serial device and a protocol (needs ``pyserial``): GSM modems for SMS.
 :class:`ServiceListener`
     two coroutine functions run on the event loop, for what has no Twisted transport
-    (WebRTC peer connections on aiortc).
+    (WebRTC peer connections on aiortc, an outbound client that connects and reconnects).
+:class:`TaskListener`
+    one coroutine function run as a task from start until the server drains: an event
+    source without a socket (a timer, a file watcher, a poll of another service).
 
-``describe()`` names what is actually bound (the real port when the endpoint asked for port
-0), for the start-up log and for tests.
+``address`` is what is actually bound once started (``(host, port)`` with the real port when
+the endpoint asked for port 0, a socket path, a device), or None for what binds nothing;
+``describe()`` says the same in words, for the start-up log.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +36,8 @@ from twisted.internet.error import CannotListenError
 
 from .exceptions import ImproperlyConfigured
 
+logger = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IListeningPort
     from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
@@ -37,13 +45,19 @@ if TYPE_CHECKING:
     from .server import ProtocolServer
 
 
-def _address(port: IListeningPort) -> str:
-    """The bound address of a listening port, as ``host:port`` or a socket path."""
+def _bound(port: IListeningPort) -> tuple[str, int] | str:
+    """The bound address of a listening port: ``(host, port)`` or a socket path."""
     host = port.getHost()
     if hasattr(host, "port"):
-        return f"{host.host}:{host.port}"
+        return (host.host, host.port)
     name = getattr(host, "name", None)
     return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def _address(port: IListeningPort) -> str:
+    """The bound address of a listening port, as ``host:port`` or a socket path."""
+    bound = _bound(port)
+    return bound if isinstance(bound, str) else f"{bound[0]}:{bound[1]}"
 
 
 async def _wait(server: ProtocolServer, deferred: defer.Deferred) -> Any:
@@ -66,11 +80,21 @@ class Listener(abc.ABC):
     def describe(self) -> str:
         """What is listening, with its real address once started."""
 
+    @property
+    def address(self) -> tuple[str, int] | str | None:
+        """What is bound once started: ``(host, port)``, a path or a device; None if nothing."""
+        return None
+
 
 class PortListener(Listener):
     """A listener holding a Twisted listening port; stopping it stops listening."""
 
     port: Any = None
+
+    @property
+    def address(self) -> tuple[str, int] | str | None:
+        """``(host, port)`` or the socket path bound, once started; None before."""
+        return _bound(self.port) if self.port is not None else None
 
     async def stop(self, server: ProtocolServer) -> None:
         """Stop listening; connections already open stay open."""
@@ -187,6 +211,11 @@ class SerialListener(Listener):
                 f"{error}. Check the device path and its permissions."
             ) from error
 
+    @property
+    def address(self) -> str | None:
+        """The device path, once open."""
+        return self.device if self.port is not None else None
+
     async def stop(self, server: ProtocolServer) -> None:
         """Close the device."""
         if self.port is not None:
@@ -218,6 +247,45 @@ class ServiceListener(Listener):
     async def stop(self, server: ProtocolServer) -> None:
         """Run the service's stop coroutine."""
         await self._stop(server)
+
+    def describe(self) -> str:
+        """The description given at construction."""
+        return self.description
+
+
+class TaskListener(Listener):
+    """An event source without a socket: ``await run(server)`` as a task until draining.
+
+    *run* is a coroutine function taking the server (the :class:`~channels_core.host.Host`);
+    it emits events with ``server.emit`` or ``server.spawn`` for as long as it likes, a timer
+    with ``await asyncio.sleep(...)`` between them. When the server drains the task is
+    cancelled (``CancelledError`` arrives at its current ``await``; clean up in ``finally``)
+    and awaited. If *run* raises, the error is logged and the server goes on without it.
+    """
+
+    def __init__(
+        self, run: Callable[[ProtocolServer], Awaitable[None]], description: str = "task"
+    ) -> None:
+        self._run = run
+        self.description = description
+        self.task: asyncio.Task | None = None
+
+    async def start(self, server: ProtocolServer) -> None:
+        """Start the task."""
+        self.task = server.loop.create_task(self._guarded(server), name=self.description)
+
+    async def _guarded(self, server: ProtocolServer) -> None:
+        try:
+            await self._run(server)
+        except Exception:
+            logger.exception("The event source %s failed; it is stopped.", self.description)
+
+    async def stop(self, server: ProtocolServer) -> None:
+        """Cancel the task and wait for it to finish."""
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def describe(self) -> str:
         """The description given at construction."""

@@ -18,13 +18,17 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
 from .exceptions import PluginError
+from .options import check_options
 from .protocols import ChannelSpec, ProtocolSpec
+
+if TYPE_CHECKING:
+    from .settings import ChannelsSettings
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +37,11 @@ BLOCK_ENV = "CHANNELS_PLUGINS_BLOCK"
 TRACE_ENV = "CHANNELS_TRACE_HOOKS"
 
 hookimpl = pluggy.HookimplMarker("channels")
+
+# The protocols served without CHANNELS["PROTOCOLS"], when installed; the others are enabled
+# by name, so that installing a plugin never opens a port by itself.
+DEFAULT_PROTOCOLS = ("http", "websocket")
+ENABLE_HINT = "CHANNELS['PROTOCOLS'] or channels serve --protocol NAME"
 
 # The distribution that provides each first-party plugin, for "install X" errors.
 KNOWN_DISTRIBUTIONS = {
@@ -303,13 +312,23 @@ class Registry:
         """The distribution to install for a protocol or layer that is not registered."""
         return KNOWN_DISTRIBUTIONS.get(name, f"the distribution that provides {name!r}")
 
+    def default_protocols(self) -> list[str]:
+        """What is served without ``CHANNELS["PROTOCOLS"]``: those of
+        :data:`DEFAULT_PROTOCOLS` that are installed, with what they require."""
+        names = [name for name in DEFAULT_PROTOCOLS if name in self.protocols]
+        return [
+            name
+            for name in names
+            if all(required in names for required in self.protocols[name].obj.requires)
+        ]
+
     def enabled_protocols(self, enabled: Iterable[str] | None = None) -> list[ProtocolSpec]:
-        """The protocols to serve: *enabled* by name, or every registered one when None.
+        """The protocols to serve: *enabled* by name, or :meth:`default_protocols` when None.
 
         Raises :class:`PluginError` naming the distribution to install for a protocol that is
         not installed, and for a protocol whose ``requires`` are not enabled with it.
         """
-        names = sorted(self.protocols) if enabled is None else list(dict.fromkeys(enabled))
+        names = self.default_protocols() if enabled is None else list(dict.fromkeys(enabled))
         for name in names:
             if name not in self.protocols:
                 installed = sorted(self.protocols) or "none"
@@ -327,6 +346,12 @@ class Registry:
                         f"add {required!r} to CHANNELS['PROTOCOLS']."
                     )
         return specs
+
+    def check_options(self, settings: ChannelsSettings) -> None:
+        """Check ``CHANNELS["OPTIONS"]`` of every registered protocol against its declared
+        options; raise :class:`~channels_core.exceptions.ImproperlyConfigured` for a bad one."""
+        for name, registered in self.protocols.items():
+            check_options(name, registered.obj.options, settings.protocol_options(name))
 
     def hooks_table(self) -> dict[str, list[str]]:
         """Each hook specification and the plugins implementing it, for ``channels hooks``."""
@@ -347,7 +372,8 @@ def get_registry() -> Registry:
 
     Loads every plugin not blocked by ``CHANNELS["PLUGINS_BLOCK"]`` or
     ``CHANNELS_PLUGINS_BLOCK``; a plugin the settings name (an enabled protocol, a layer
-    backend) must load. Then calls ``channels_configure`` once with the settings.
+    backend) must load. Then checks ``CHANNELS["OPTIONS"]`` against the protocols' declared
+    options and calls ``channels_configure`` once with the settings.
     """
     global _registry
     with _registry_lock:
@@ -360,6 +386,7 @@ def get_registry() -> Registry:
                     block=settings.plugins_block, required=settings.required_plugins
                 )
             )
+            registry.check_options(settings)
             registry.hook.channels_configure(settings=settings)
             _registry = registry
         return _registry

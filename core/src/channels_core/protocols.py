@@ -1,58 +1,25 @@
-"""What a protocol plugin registers: its spec, its options, and the channels it owns."""
+"""What a protocol plugin registers: its spec, its options, and the channels it owns.
+
+:class:`Option` and its helpers live in :mod:`channels_core.options`; they are importable
+from here too, where protocol plugins find the rest of what they register.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import PluginError
 from .names import check_channel_name
+from .options import Option as Option
+from .options import boolean as boolean
+from .options import is_positive_number as is_positive_number
 
 if TYPE_CHECKING:
+    from .host import Host
     from .listeners import Listener
     from .server import ProtocolServer
-
-
-def boolean(value: str) -> bool:
-    """An option's boolean from the command line: ``true``/``false``, ``yes``/``no``,
-    ``on``/``off``, ``1``/``0`` (any case). Use it as ``Option(type=boolean)``."""
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{value!r} is not a boolean; use true or false (on or off)")
-
-
-def is_positive_number(value: Any, *, integer: bool = False, zero: bool = False) -> bool:
-    """Whether an option's *value* is a number above zero (or zero, with ``zero=True``): an
-    ``int`` or a ``float``, never a ``bool`` (``True`` is not 1 second); with
-    ``integer=True``, an ``int`` only. For the checks a plugin runs in ``channels_configure``::
-
-        if not is_positive_number(options["max_peers"], integer=True):
-            raise ImproperlyConfigured(f"... is {options['max_peers']!r}; set it to ...")
-    """
-    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-        return False
-    return value >= 0 if zero else value > 0
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option of a protocol: a key of ``CHANNELS["OPTIONS"][protocol]`` and a CLI flag.
-
-    ``name`` is the settings key (lower case, ``max_datagram_size``); ``flags`` are the
-    ``channels serve`` flags (``("--udp-max-datagram-size",)``); ``type`` converts the CLI
-    string; ``multiple`` makes the flag repeatable and the setting a list.
-    """
-
-    name: str
-    help: str
-    default: Any = None
-    type: Callable[[str], Any] = str
-    flags: tuple[str, ...] = ()
-    multiple: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +76,13 @@ class UpgradeRequest:
 # listener calls its makeConnection(transport) and feeds it ``leftover``).
 UpgradeHandler = Callable[["ProtocolServer", UpgradeRequest, Any], Any]
 
+# ``target(channel, content, reraise=False)``: serves one of the protocol's events with an
+# ASGI application and returns True, as :meth:`~channels_core.host.Host.emit` would.
+AsgiAdapter = Callable[..., Awaitable[bool]]
+# ``serve_asgi(host, scope, receive, send)``: serves one ASGI connection of the protocol's
+# scope type with the routed consumers, through the host.
+ServeAsgi = Callable[["Host", dict, Callable, Callable], Awaitable[None]]
+
 
 @dataclass(frozen=True)
 class ProtocolSpec:
@@ -123,6 +97,13 @@ class ProtocolSpec:
     protocol takes over from the HTTP listener, if any, and ``accept_upgrade`` the
     :data:`UpgradeHandler` the HTTP listener calls for such a request; a protocol that only
     rides on another's listener returns no listeners of its own.
+
+    Two optional bridges to ASGI 3, for protocols that have an ASGI form (HTTP, WebSocket):
+    ``asgi_adapter(host, app)`` returns the :data:`AsgiAdapter` that serves the protocol's
+    ``emits`` with the ASGI *app* that ``channels serve module:app`` names; ``asgi_scope`` is
+    the ASGI scope type (``"websocket"``) that
+    :class:`~channels_core.application.ChannelsApplication` hands to ``serve_asgi(host,
+    scope, receive, send)``, which serves the connection with the routed consumers.
     """
 
     name: str
@@ -133,6 +114,9 @@ class ProtocolSpec:
     requires: tuple[str, ...] = ()
     upgrade: str | None = None
     accept_upgrade: UpgradeHandler | None = None
+    asgi_adapter: Callable[[Host, Any], AsgiAdapter] | None = None
+    asgi_scope: str | None = None
+    serve_asgi: ServeAsgi | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -148,6 +132,12 @@ class ProtocolSpec:
             raise PluginError(
                 f"Protocol {self.name!r} sets only one of upgrade={self.upgrade!r} and "
                 "accept_upgrade: an Upgrade token needs the handler that takes the connection, "
+                "and the other way round."
+            )
+        if (self.asgi_scope is None) != (self.serve_asgi is None):
+            raise PluginError(
+                f"Protocol {self.name!r} sets only one of asgi_scope={self.asgi_scope!r} and "
+                "serve_asgi: an ASGI scope type needs the coroutine function that serves it, "
                 "and the other way round."
             )
         if not callable(self.listeners):

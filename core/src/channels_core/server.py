@@ -6,28 +6,25 @@ SIGTERM or SIGINT. The reactor can be installed once per process and must be ins
 anything imports ``twisted.internet.reactor``, so this happens at the start of ``channels
 serve`` only, never when ``channels_core`` is imported.
 
-A protocol plugin's adapter talks to the server through a few plain calls:
-:meth:`ProtocolServer.new_reply_channel` and :meth:`~ProtocolServer.bind_reply` when a
-connection opens, :meth:`~ProtocolServer.emit` (or :meth:`~ProtocolServer.emit_nowait` from a
-Twisted callback) per event, :meth:`~ProtocolServer.unbind_reply` when it closes.
+A protocol plugin talks to the server only through the host contract of
+:class:`~channels_core.host.Host` (reply channels, emit, request, spawn, work in flight), plus
+the server's ``reactor``, :meth:`~ProtocolServer.option` and
+:meth:`~ProtocolServer.upgrade_handler`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import signal
 import threading
-from collections import deque
-from collections.abc import Coroutine, Generator, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from . import local
 from .exceptions import ImproperlyConfigured, PluginError
-from .layers import DEFAULT_CHANNEL_LAYER, get_channel_layer
-from .names import check_channel_name, random_suffix
-from .settings import MODES
+from .host import DEFAULT_DRAIN_TIMEOUT, Host
+from .layers import DEFAULT_CHANNEL_LAYER
+from .options import resolve_options
 
 if TYPE_CHECKING:
     from .listeners import Listener
@@ -36,8 +33,6 @@ if TYPE_CHECKING:
     from .settings import ChannelsSettings
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_DRAIN_TIMEOUT = 10.0
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -71,86 +66,14 @@ def install_reactor(loop: asyncio.AbstractEventLoop) -> Any:
     return reactor
 
 
-def resolve_options(
-    protocols: Iterable[ProtocolSpec],
-    settings: ChannelsSettings,
-    overrides: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Each protocol's options: defaults, then ``CHANNELS["OPTIONS"]``, then *overrides*.
+class ProtocolServer(Host):
+    """The running ``channels serve`` process: a :class:`~channels_core.host.Host` with
+    listeners, a Twisted reactor, the protocols' options and draining on SIGTERM.
 
-    *overrides* come from the command line, already converted. An unknown key, in the settings
-    or in *overrides*, and overrides for a protocol that is not enabled are errors.
-    """
-    protocols = list(protocols)
-    overrides = overrides or {}
-    enabled = {spec.name for spec in protocols}
-    for name in overrides:
-        if name not in enabled:
-            raise ImproperlyConfigured(
-                f"Options were given for the protocol {name!r}, which is not enabled (enabled: "
-                f"{sorted(enabled)}); enable it with --protocol {name} or CHANNELS['PROTOCOLS']."
-            )
-    resolved = {}
-    for spec in protocols:
-        values = spec.option_defaults()
-        for where, given in (
-            (f"CHANNELS['OPTIONS'][{spec.name!r}]", settings.protocol_options(spec.name)),
-            (f"The command-line options of {spec.name!r}", overrides.get(spec.name, {})),
-        ):
-            for key, value in given.items():
-                if key not in values:
-                    raise ImproperlyConfigured(
-                        f"{where} has the unknown option {key!r}; the protocol {spec.name!r} "
-                        f"takes {sorted(values) or 'no options'}."
-                    )
-                values[key] = value
-        resolved[spec.name] = values
-    return resolved
-
-
-class _Resume:
-    """Awaiting it goes on with a coroutine that was started by hand and now waits.
-
-    The coroutine's first step ran in *context* and gave *waiting* (what a coroutine gives
-    its task when it waits: usually a future). The task awaiting this object takes *waiting*
-    as its own, and each later step (a value sent or an exception thrown, cancellation
-    included) is passed on to the coroutine, in *context*, as its own task would.
-    """
-
-    __slots__ = ("context", "coroutine", "waiting")
-
-    def __init__(
-        self, coroutine: Coroutine[Any, Any, Any], context: contextvars.Context, waiting: Any
-    ) -> None:
-        self.coroutine = coroutine
-        self.context = context
-        self.waiting = waiting
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, context, waiting = self.coroutine, self.context, self.waiting
-        while True:
-            try:
-                sent = yield waiting
-            except BaseException as error:  # every one, cancellation included, goes on
-                step, argument = coroutine.throw, error
-            else:
-                step, argument = coroutine.send, sent
-            try:
-                waiting = context.run(step, argument)
-            except StopIteration as finished:
-                return finished.value
-
-
-class ProtocolServer:
-    """The running ``channels serve`` process: listeners, reply channels and dispatch.
-
-    ``settings``, ``registry``, ``layer``, ``loop`` and ``reactor`` are what plugins read;
-    ``kind`` is ``"server"`` (a worker's is ``"worker"``) for the lifecycle hooks. Without
-    *loop* it must be built inside the running event loop. :func:`run_server` builds it.
-    ``asgi_app`` is the ASGI application ``channels serve module:app`` named (or None), which
-    the HTTP protocol serves instead of the routing. ``mode`` is ``"inprocess"`` (the server
-    runs the consumers) or ``"worker"`` (every event goes on the layer for ``channels worker``
-    processes); None takes ``CHANNELS["MODE"]``.
+    Plugins read ``reactor`` (to build Twisted listeners and timers), :meth:`option` and
+    :meth:`upgrade_handler`, besides what every host offers. ``kind`` is ``"server"`` (a
+    worker's is ``"worker"``) for the lifecycle hooks. Without *loop* it must be built inside
+    the running event loop. :func:`run_server` builds it.
     """
 
     kind = "server"
@@ -168,48 +91,29 @@ class ProtocolServer:
         asgi_app: Any = None,
         mode: str | None = None,
     ) -> None:
-        if mode is not None and mode not in MODES:
-            raise ImproperlyConfigured(
-                f"The server mode is {mode!r}; use 'inprocess' (the server runs the consumers) "
-                "or 'worker' (channels worker processes run them)."
-            )
-        self.mode = mode or settings.mode
-        self.settings = settings
-        self.asgi_app = asgi_app
-        self.registry = registry
+        super().__init__(
+            settings,
+            registry,
+            protocols,
+            alias=alias,
+            loop=loop,
+            drain_timeout=drain_timeout,
+            asgi_app=asgi_app,
+            mode=mode,
+        )
         self.protocols = protocols
-        self.alias = alias
         self.options = resolve_options(protocols, settings, options)
         self.reactor = reactor
-        self.loop = loop if loop is not None else asyncio.get_running_loop()
-        self.drain_timeout = drain_timeout
-        self.layer = get_channel_layer(alias)
-        self.dispatcher = None
-        # An ASGI application served instead of the routing needs no routing to be set.
-        if self.mode == "inprocess" and (
-            asgi_app is None or settings.layer(alias).routing is not None
-        ):
-            from .dispatch import Dispatcher
-            from .routing import Router
-
-            self.dispatcher = Dispatcher(Router.from_alias(alias), alias)
-        self.upgrades = {
+        self._upgrades = {
             spec.upgrade.lower(): spec.accept_upgrade for spec in protocols if spec.upgrade
         }
         self.listeners: list[Listener] = []
         self.error: BaseException | None = None
         self._stop_requested = asyncio.Event()
-        self._reply_tasks: dict[str, asyncio.Task] = {}
-        self._emit_tasks: set[asyncio.Task] = set()
-        # Coroutines spawn() was given that no task has started yet, and whether a task is
-        # working through them.
-        self._spawned: deque[Coroutine[Any, Any, Any]] = deque()
-        self._spawn_running = False
-
-    # What protocol adapters call ---------------------------------------------------------
 
     def option(self, protocol: str, name: str) -> Any:
-        """The value of option *name* of *protocol* (default, settings, then command line)."""
+        """The value of option *name* of *protocol* (default, settings, then command line),
+        checked against its declaration."""
         try:
             return self.options[protocol][name]
         except KeyError:
@@ -221,98 +125,7 @@ class ProtocolServer:
 
     def upgrade_handler(self, token: str) -> UpgradeHandler | None:
         """The handler of the enabled protocol that takes HTTP ``Upgrade: token``, or None."""
-        return self.upgrades.get(token.lower())
-
-    def new_reply_channel(self, prefix: str) -> str:
-        """A fresh process-specific reply channel, ``prefix.XXXX!YYYY``, owned by this server.
-
-        Messages that reach it through the layer (group sends, sends from other processes)
-        are handed to the handler :meth:`bind_reply` binds to it.
-        """
-        process_prefix = self.layer.process_prefix(prefix)
-        if process_prefix not in self._reply_tasks:
-            self._reply_tasks[process_prefix] = self.loop.create_task(
-                local.deliver_from_layer(self.layer, process_prefix)
-            )
-        return check_channel_name(process_prefix + random_suffix())
-
-    def bind_reply(self, name: str, handler: local.Handler) -> None:
-        """Serve sends to reply channel *name* with ``handler(content)`` on the server's loop."""
-        local.bind(name, handler, self.loop)
-
-    def unbind_reply(self, name: str) -> None:
-        """The connection of *name* is gone: later messages for it are dropped."""
-        local.unbind(name)
-
-    def emit(self, channel: str, content: dict) -> Coroutine[Any, Any, bool]:
-        """Hand an event to its consumer: in-process dispatch, or the layer in worker mode.
-
-        Returns the coroutine to await: its result is False when in-process dispatch found
-        no route for the event. In worker mode a full channel raises
-        :class:`~channels_core.exceptions.ChannelFull` to the caller.
-        """
-        # The dispatcher's coroutine itself, not one awaiting it: a coroutine less per event.
-        if self.dispatcher is not None:
-            return self.dispatcher.dispatch(channel, content)
-        return self._send_to_layer(channel, content)
-
-    async def _send_to_layer(self, channel: str, content: dict) -> bool:
-        await self.layer.send(channel, content)
-        return True
-
-    def emit_nowait(self, channel: str, content: dict) -> None:
-        """:meth:`emit` from a Twisted callback: schedule it on the loop, log its failure."""
-        self.spawn(self.emit(channel, content))
-
-    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Run *coroutine* on the loop, from a Twisted callback; log its failure.
-
-        For a protocol that awaits :meth:`emit` itself (to handle a full channel its own
-        way). Coroutines spawned together (the events of one socket read) share a task while
-        they finish without waiting: a task per event costs more than the event's consumer.
-        Each still runs in its own copy of the context, in order; the first that waits for
-        something finishes in the task it started in and the rest go on in a new task, so
-        none waits for another. The tasks still running when the server has drained are
-        cancelled.
-        """
-        self._spawned.append(coroutine)
-        if not self._spawn_running:
-            self._start_spawned()
-
-    def _start_spawned(self) -> None:
-        self._spawn_running = True
-        task = self.loop.create_task(self._run_spawned())
-        self._emit_tasks.add(task)
-        task.add_done_callback(self._emit_tasks.discard)
-
-    async def _run_spawned(self) -> None:
-        """Run the spawned coroutines in turn until one waits; see :meth:`spawn`."""
-        queue = self._spawned
-        while queue:
-            coroutine = queue.popleft()
-            # What a task of its own would give it: a copy of the context for its every step.
-            context = contextvars.copy_context()
-            try:
-                waiting = context.run(coroutine.send, None)
-            except StopIteration:
-                continue
-            except asyncio.CancelledError:
-                # As a task of its own it would have ended cancelled, which nobody logs.
-                continue
-            except Exception:
-                logger.exception("Emitting an event failed.")
-                continue
-            # It waits: the rest go on in a new task; this one stays with it to its end.
-            if queue:
-                self._start_spawned()
-            else:
-                self._spawn_running = False
-            try:
-                await _Resume(coroutine, context, waiting)
-            except Exception:
-                logger.exception("Emitting an event failed.")
-            return
-        self._spawn_running = False
+        return self._upgrades.get(token.lower())
 
     # Lifecycle ---------------------------------------------------------------------------
 
@@ -340,33 +153,25 @@ class ProtocolServer:
         self._stop_requested.set()
 
     async def stop(self) -> None:
-        """Stop listening, let running consumers finish, call ``channels_shutdown``, close."""
+        """Stop listening, let the work in flight finish (within the drain timeout), call
+        ``channels_shutdown``, close."""
+        self.draining = True
         for listener in reversed(self.listeners):
             try:
                 await listener.stop(self)
             except Exception:
                 logger.exception("Closing %s failed.", listener.describe())
         self.listeners.clear()
-        if self.dispatcher is not None and not await self.dispatcher.drain(self.drain_timeout):
+        if not await self.drain(self.drain_timeout):
             logger.warning(
                 "%d consumers were still running after %s s; stopping anyway.",
-                self.dispatcher.in_flight,
+                self.in_flight,
                 self.drain_timeout,
             )
-        for task in list(self._emit_tasks):
-            task.cancel()
-        # Spawned but never started (their task was cancelled before its first step): close
-        # them, as cancelling their own tasks would have.
-        while self._spawned:
-            self._spawned.popleft().close()
+        await self.cancel_work()
         self.registry.hook.channels_shutdown(server=self)
-        for task in self._reply_tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._reply_tasks.values(), return_exceptions=True)
-        self._reply_tasks.clear()
-        if self.dispatcher is not None:
-            self.dispatcher.close()
-        await self.layer.close()
+        await self.close()
+        await self._layer.close()
         logger.info("Channels server stopped.")
 
     async def serve(self) -> None:
@@ -420,7 +225,7 @@ def run_server(
     """Run the protocol server in this process until SIGTERM or SIGINT; return 0.
 
     :param protocols: the protocols to serve, by name; default ``CHANNELS["PROTOCOLS"]``, or
-        every installed protocol.
+        ``http`` and ``websocket`` (those of them installed) when it is not set.
     :param options: command-line option values by protocol, over ``CHANNELS["OPTIONS"]``.
     :param alias: the ``CHANNEL_LAYERS`` alias whose layer and routing the server uses.
     :param drain_timeout: how long to let running consumers finish on shut-down, in seconds.

@@ -2,8 +2,8 @@
 
 Every check happens here, at start-up, and fails with one sentence naming the key, the value
 and the fix. Without Django settings (``channels plugins`` run bare) the defaults apply: one
-``"default"`` layer on the in-process ``memory`` backend, every installed protocol enabled,
-in-process mode.
+``"default"`` layer on the in-process ``memory`` backend, the ``http`` and ``websocket``
+protocols enabled when installed (any other protocol is enabled by name), in-process mode.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .exceptions import ImproperlyConfigured
 
 MODES = ("inprocess", "worker")
 CHANNELS_KEYS = {
-    "PROTOCOLS": "the protocols to enable, by name (default: every installed one)",
+    "PROTOCOLS": "the protocols to enable, by name (default: http and websocket, if installed)",
     "MODE": "'inprocess' (default) or 'worker'",
     "PLUGINS_BLOCK": "plugin entry-point names never to load",
     "OPTIONS": "per-protocol options: {protocol: {option: value}}",

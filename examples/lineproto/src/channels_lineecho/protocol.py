@@ -27,8 +27,7 @@ class LineProtocol(Protocol):
 
     def connectionMade(self) -> None:
         """Bind a fresh reply channel to this connection."""
-        self.reply_channel = self.server.new_reply_channel(REPLY_PREFIX)
-        self.server.bind_reply(self.reply_channel, self.reply)
+        self.reply_channel = self.server.open_reply(REPLY_PREFIX, self.reply)
         self.client = _address(self.transport.getPeer())
         self.local = _address(self.transport.getHost())
 
@@ -62,7 +61,7 @@ class LineProtocol(Protocol):
 
     def connectionLost(self, reason: Any = None) -> None:
         """Replies to this connection are dropped from now on."""
-        self.server.unbind_reply(self.reply_channel)
+        self.server.close_reply(self.reply_channel)
 
 
 class LineFactory(Factory):

@@ -10,9 +10,14 @@ route ``http.request`` to :func:`django_views` to get the same behaviour.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
-from functools import cache
+from functools import cache, partial
 from typing import Any
+
+from channels_core import local
+
+logger = logging.getLogger(__name__)
 
 Reply = Callable[[dict], Awaitable[None] | None]
 AsgiApp = Callable[..., Awaitable[None]]
@@ -112,6 +117,36 @@ async def run_asgi(
             f"The ASGI application {app!r} returned without finishing its response to "
             f"{content['method']} {content['path']}."
         )
+
+
+class AsgiHttpAdapter:
+    """``channels serve module:app``: each ``http.request`` event served by the ASGI app.
+
+    Called as the host's emit target; the response goes to the request's reply channel, and
+    the app's ``receive()`` gives ``http.disconnect`` once that channel is closed.
+    """
+
+    def __init__(self, host: Any, app: AsgiApp) -> None:
+        self.host = host
+        self.app = app
+
+    async def __call__(self, channel: str, content: dict, *, reraise: bool = False) -> bool:
+        """Run the app for the request *content*; always True (the app takes every path)."""
+        reply_channel = content["reply_channel"]
+        try:
+            await run_asgi(
+                self.app,
+                content,
+                partial(local.deliver, reply_channel),
+                self.host.reply_closed(reply_channel),
+            )
+        except Exception:
+            if reraise:
+                raise
+            logger.exception(
+                "The ASGI application raised on %s %s.", content["method"], content["path"]
+            )
+        return True
 
 
 async def django_views(message: Any) -> None:

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from channels_core import hookimpl
-from channels_core.exceptions import ImproperlyConfigured
-from channels_core.protocols import ChannelSpec, Option, ProtocolSpec, boolean, is_positive_number
+from channels_core.protocols import ChannelSpec, Option, ProtocolSpec
 
 from .connection import DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_HEADER_SIZE
 
@@ -27,78 +26,60 @@ REQUEST_KEYS = (
 )
 
 
+SECONDS = "set it to a positive number of seconds, such as 10."
+BYTES = "set it to a positive number of bytes, such as 65536."
+
+
+def _endpoint(value: str) -> None:
+    if not value:
+        raise ValueError
+
+
+def _root_path(value: str) -> None:
+    if value and (not value.startswith("/") or value.endswith("/")):
+        raise ValueError
+
+
 OPTIONS = (
     Option("bind", help="The address to listen on with TCP.", default="127.0.0.1",
-           flags=("-b", "--bind")),
+           flags=("-b", "--bind"), fix="set it to the address to listen on, such as "
+           "'127.0.0.1' or '::1'."),
     Option("port", help="The TCP port to listen on (8000 unless another endpoint is given).",
-           default=None, type=int, flags=("-p", "--port")),
+           default=None, type=int, minimum=0, maximum=65535, flags=("-p", "--port"),
+           fix="set it to a TCP port number between 0 and 65535, or None."),
     Option("endpoint", help="A Twisted endpoint string to listen on (tcp:, unix:, ssl:, fd:); "
-           "repeatable.", default=(), flags=("-e", "--endpoint"), multiple=True),
-    Option("unix_socket", help="A Unix socket path to listen on.", flags=("-u", "--unix-socket")),
+           "repeatable.", default=(), flags=("-e", "--endpoint"), multiple=True,
+           validator=_endpoint, fix="set it to a list of Twisted endpoint strings, such as "
+           "['tcp:8000:interface=127.0.0.1', 'unix:/run/app.sock']."),
+    Option("unix_socket", help="A Unix socket path to listen on.", flags=("-u", "--unix-socket"),
+           fix="set it to the path of a Unix socket, such as '/run/app.sock', or None."),
     Option("fd", help="An inherited file descriptor of a listening socket.", type=int,
-           flags=("--fd",)),
+           minimum=0, flags=("--fd",), fix="set it to the number of an inherited listening "
+           "socket, such as 3, or None."),
     Option("proxy_headers", help="Trust X-Forwarded-For and X-Forwarded-Proto (only behind a "
-           "proxy that sets them).", default=False, type=boolean, flags=("--proxy-headers",)),
+           "proxy that sets them).", default=False, type=bool, flags=("--proxy-headers",)),
     Option("root_path", help="The path prefix the application is mounted at (ASGI root_path).",
-           default="", flags=("--root-path",)),
+           default="", flags=("--root-path",), validator=_root_path, fix="start it with '/' "
+           "and leave off the trailing '/', such as '/app', or leave it empty."),
     Option("access_log", help="Log one line per request on the logger channels_http.access.",
-           default=False, type=boolean, flags=("--access-log",)),
+           default=False, type=bool, flags=("--access-log",)),
     Option("static", help="Serve STATIC_URL from django.contrib.staticfiles' finders before "
            "Django's views, for development (manage.py runserver turns it on under DEBUG).",
-           default=False, type=boolean, flags=("--http-static",)),
+           default=False, type=bool, flags=("--http-static",)),
     Option("http_timeout", help="Seconds to wait for the application's response before 504.",
-           default=120.0, type=float, flags=("--http-timeout",)),
+           default=120.0, type=float, above=0, fix=SECONDS, flags=("--http-timeout",)),
     Option("request_timeout", help="Seconds a client may take to send a whole request before "
-           "408.", default=10.0, type=float, flags=("--http-request-timeout",)),
+           "408.", default=10.0, type=float, above=0, fix=SECONDS,
+           flags=("--http-request-timeout",)),
     Option("keepalive_timeout", help="Seconds an idle keep-alive connection stays open.",
-           default=5.0, type=float, flags=("--http-keepalive-timeout",)),
+           default=5.0, type=float, above=0, fix=SECONDS, flags=("--http-keepalive-timeout",)),
     Option("max_header_size", help="The largest request head in bytes; larger gets 431.",
-           default=DEFAULT_MAX_HEADER_SIZE, type=int, flags=("--http-max-header-size",)),
+           default=DEFAULT_MAX_HEADER_SIZE, type=int, above=0, fix=BYTES,
+           flags=("--http-max-header-size",)),
     Option("max_body_size", help="The largest request body in bytes; larger gets 413.",
-           default=DEFAULT_MAX_BODY_SIZE, type=int, flags=("--http-max-body-size",)),
+           default=DEFAULT_MAX_BODY_SIZE, type=int, above=0, fix=BYTES,
+           flags=("--http-max-body-size",)),
 )  # fmt: skip
-
-_POSITIVE_NUMBERS = ("http_timeout", "request_timeout", "keepalive_timeout")
-_POSITIVE_INTS = ("max_header_size", "max_body_size")
-
-
-def check_options(options: Mapping[str, Any], where: str = "CHANNELS['OPTIONS']['http']") -> None:
-    """Raise :class:`ImproperlyConfigured` for the first bad value in *options*."""
-
-    def bad(key: str, fix: str) -> ImproperlyConfigured:
-        return ImproperlyConfigured(f"{where}[{key!r}] is {options[key]!r}; {fix}")
-
-    for key in _POSITIVE_NUMBERS:
-        if key in options and not is_positive_number(options[key]):
-            raise bad(key, "set it to a positive number of seconds, such as 10.")
-    for key in _POSITIVE_INTS:
-        if key in options and not is_positive_number(options[key], integer=True):
-            raise bad(key, "set it to a positive number of bytes, such as 65536.")
-    for key in ("proxy_headers", "access_log", "static"):
-        if key in options and not isinstance(options[key], bool):
-            raise bad(key, "set it to True or False.")
-    port = options.get("port")
-    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
-                             or not 0 <= port <= 65535):  # fmt: skip
-        raise bad("port", "set it to a TCP port number between 0 and 65535, or None.")
-    endpoints = options.get("endpoint", ())
-    if (
-        isinstance(endpoints, str)
-        or not isinstance(endpoints, (list, tuple))
-        or not all(isinstance(endpoint, str) and endpoint for endpoint in endpoints)
-    ):
-        raise bad("endpoint", "set it to a list of Twisted endpoint strings, such as "
-                  "['tcp:8000:interface=127.0.0.1', 'unix:/run/app.sock'].")  # fmt: skip
-    for key in ("bind", "unix_socket", "root_path"):
-        if options.get(key) is not None and not isinstance(options[key], str):
-            raise bad(key, "set it to a string.")
-    root_path = options.get("root_path") or ""
-    if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
-        raise bad("root_path", "start it with '/' and leave off the trailing '/', such as "
-                  "'/app', or leave it empty.")  # fmt: skip
-    fd = options.get("fd")
-    if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int) or fd < 0):
-        raise bad("fd", "set it to the number of an inherited listening socket, such as 3.")
 
 
 def endpoints(options: Mapping[str, Any]) -> list[str]:
@@ -122,22 +103,31 @@ def endpoints(options: Mapping[str, Any]) -> list[str]:
 
 def listeners(server: Any) -> list:
     """One listener per endpoint, all sharing one factory."""
-    from .protocol import HttpFactory, HttpListener
+    from channels_core.listeners import StreamListener
+
+    from .protocol import HttpFactory
 
     options = server.options["http"]
-    check_options(options, where="The http options")
     if options["static"]:
         from .asgi import static_django_application
 
         static_django_application()  # fails now, not on the first request, without staticfiles
     factory = HttpFactory(server)
-    return [HttpListener(endpoint, factory) for endpoint in endpoints(options)]
+    return [StreamListener(endpoint, factory) for endpoint in endpoints(options)]
 
 
-@hookimpl
-def channels_configure(settings: Any) -> None:
-    """Check ``CHANNELS['OPTIONS']['http']``."""
-    check_options(settings.protocol_options("http"))
+def _asgi_adapter(host: Any, app: Any) -> Any:
+    """``channels serve module:app``: every HTTP request goes to the ASGI app."""
+    from .asgi import AsgiHttpAdapter
+
+    return AsgiHttpAdapter(host, app)
+
+
+async def _serve_http(host: Any, scope: dict, receive: Any, send: Any) -> None:
+    """ChannelsApplication's ``http`` scopes: requests go to the routed consumers."""
+    from .application import serve_http
+
+    await serve_http(host, scope, receive, send)
 
 
 @hookimpl
@@ -150,6 +140,9 @@ def channels_register_protocols(register) -> None:
             emits=("http.request",),
             consumes=("http.response!",),
             options=OPTIONS,
+            asgi_adapter=_asgi_adapter,
+            asgi_scope="http",
+            serve_asgi=_serve_http,
             description="HTTP/1.1: requests to consumers, Django views or an ASGI app.",
         )
     )

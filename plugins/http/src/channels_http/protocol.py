@@ -15,7 +15,7 @@ from urllib.parse import unquote_to_bytes
 
 from twisted.internet.protocol import Factory, Protocol
 
-from channels_core.listeners import StreamListener
+from channels_core.exceptions import EventRefused
 from channels_core.protocols import UpgradeRequest
 from channels_core.transport import write
 
@@ -40,11 +40,7 @@ def _address(address: Any) -> list | None:
 
 
 class HttpFactory(Factory):
-    """Builds an :class:`HttpProtocol` per connection; holds the options they share.
-
-    ``tasks`` are the requests being served in-process (or being put on the layer in worker
-    mode), which draining waits for.
-    """
+    """Builds an :class:`HttpProtocol` per connection; holds the options they share."""
 
     def __init__(self, server: Any) -> None:
         self.server = server
@@ -57,31 +53,16 @@ class HttpFactory(Factory):
         self.proxy_headers = option("http", "proxy_headers")
         self.root_path = option("http", "root_path")
         self.access_log = option("http", "access_log")
-        self.dispatcher = server.dispatcher
-        self.asgi_app = getattr(server, "asgi_app", None)
         # Built on the first unrouted request: a server without Django settings never needs it.
         self.django_application = (
             static_django_application if option("http", "static") else django_application
         )
-        self.tasks: set[asyncio.Task] = set()
 
     def buildProtocol(self, addr: Any) -> HttpProtocol:
         """A protocol for the new connection."""
         protocol = HttpProtocol(self)
         protocol.factory = self
         return protocol
-
-
-class HttpListener(StreamListener):
-    """A stream listener whose draining waits for the requests being served in-process."""
-
-    factory: HttpFactory
-
-    async def stop(self, server: Any) -> None:
-        """Stop listening, then wait up to the drain timeout for requests in flight."""
-        await super().stop(server)
-        if self.factory.tasks:
-            await asyncio.wait(set(self.factory.tasks), timeout=server.drain_timeout)
 
 
 class HttpProtocol(Protocol):
@@ -102,7 +83,7 @@ class HttpProtocol(Protocol):
         self._deadline: float | None = None
         self._timer_kind = ""
         self._disconnected: asyncio.Future | None = None
-        # Worker mode: done when the request on the layer is answered, or can no longer be.
+        # Done when the request being served is answered, or can no longer be.
         self._answered: asyncio.Future | None = None
         self._paused = False
 
@@ -112,8 +93,7 @@ class HttpProtocol(Protocol):
         """Bind a reply channel to the connection and wait for a request."""
         factory = self.factory
         self.connection = HttpConnection(factory.max_header_size, factory.max_body_size)
-        self.reply_channel = self.server.new_reply_channel(HTTP_RESPONSE)
-        self.server.bind_reply(self.reply_channel, self.reply)
+        self.reply_channel = self.server.open_reply(HTTP_RESPONSE, self.reply)
         self.client = _address(self.transport.getPeer())
         self.local = _address(self.transport.getHost())
         self._set_timer("idle", factory.keepalive_timeout)
@@ -144,11 +124,11 @@ class HttpProtocol(Protocol):
             return
         self.connection = None
         self._cancel_timer()
-        self.server.unbind_reply(self.reply_channel)
+        self.server.close_reply(self.reply_channel)
         self._answer_settled()
 
     def _answer_settled(self) -> None:
-        """The request a worker was to answer is answered, or the connection is gone."""
+        """The request being served is answered, or the connection is gone."""
         answered, self._answered = self._answered, None
         if answered is not None and not answered.done():
             answered.set_result(None)
@@ -239,54 +219,42 @@ class HttpProtocol(Protocol):
         self.response_started = False
         self.sent = 0
         self._set_timer("response", self.factory.http_timeout)
-        factory = self.factory
-        if factory.dispatcher is None and factory.asgi_app is None:
-            work = self._to_workers(content, request)
-        else:
-            work = self._run(content, request)
-        task = self.server.loop.create_task(work)
-        factory.tasks.add(task)
-        task.add_done_callback(factory.tasks.discard)
+        self.server.spawn(self._run(content, request))
 
     async def _run(self, content: dict, request: Request) -> None:
-        """In-process: the routed consumer, else Django's views (or the served ASGI app)."""
-        factory = self.factory
-        try:
-            if factory.asgi_app is not None:
-                await run_asgi(factory.asgi_app, content, self.reply, self.disconnected)
-            elif not await factory.dispatcher.dispatch(HTTP_REQUEST, content, reraise=True):
-                await run_asgi(factory.django_application(), content, self.reply, self.disconnected)
-        except Exception:
-            logger.exception(
-                "Serving %s %s raised; answering 500 and still serving.",
-                content["method"],
-                content["path"],
-            )
-            if self.connection is not None and self.connection.current is request:
-                self.abort(ProtocolError(500, "the application raised an error"))
+        """Hand the request to the host; unrouted in-process, Django's views serve it.
 
-    async def _to_workers(self, content: dict, request: Request) -> None:
-        """Worker mode: put the request on the layer; a worker answers on the reply channel.
-
-        The task lasts until the response is complete (or the connection is gone), so that
-        draining on SIGTERM waits for answers the workers still owe. A layer that refuses the
-        request (full, or unreachable) gets the client a 503 at once rather than a 504 after
-        ``http_timeout``.
+        The work lasts until the response is complete (or the connection is gone), so that
+        draining on SIGTERM waits for the answers still owed, by a consumer or a worker. A
+        layer that refuses the request (worker mode: full, or unreachable) gets the client a
+        503 at once rather than a 504 after ``http_timeout``.
         """
-        answered = self._answered = self.server.loop.create_future()
-        try:
-            await self.server.emit(HTTP_REQUEST, content)
-        except Exception:
-            logger.exception(
-                "Could not put %s %s on the layer for the workers; answering 503.",
-                content["method"],
-                content["path"],
-            )
-            if self.connection is not None and self.connection.current is request:
-                self.abort(ProtocolError(503, "the workers cannot take the request now"))
-            self._answer_settled()
-            return
-        await answered
+        with self.server.hold():
+            answered = self._answered = self.server.loop.create_future()
+            try:
+                if not await self.server.emit(HTTP_REQUEST, content, reraise=True):
+                    await run_asgi(
+                        self.factory.django_application(), content, self.reply, self.disconnected
+                    )
+            except EventRefused:
+                logger.exception(
+                    "Could not put %s %s on the layer for the workers; answering 503.",
+                    content["method"],
+                    content["path"],
+                )
+                if self.connection is not None and self.connection.current is request:
+                    self.abort(ProtocolError(503, "the workers cannot take the request now"))
+                return
+            except Exception:
+                logger.exception(
+                    "Serving %s %s raised; answering 500 and still serving.",
+                    content["method"],
+                    content["path"],
+                )
+                if self.connection is not None and self.connection.current is request:
+                    self.abort(ProtocolError(500, "the application raised an error"))
+                return
+            await answered
 
     def _upgrade(self, handler: Any, request: Request, content: dict) -> None:
         upgrade = UpgradeRequest(

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from channels_core import hookimpl
-from channels_core.exceptions import ImproperlyConfigured
-from channels_core.protocols import (
-    ChannelSpec,
-    Option,
-    ProtocolSpec,
-    boolean,
-    is_positive_number,
-)
+from channels_core.protocols import ChannelSpec, Option, ProtocolSpec
 
 from .textmode import CHARSETS
 
@@ -21,6 +15,19 @@ MODES = ("text", "pdu")
 
 NAME = "sms"
 RECEIVE, SEND, STATUS = "sms.receive", "sms.send", "sms.status"
+SECONDS = "it must be a positive number of seconds, such as 10."
+
+
+def _full_match(pattern: str) -> Callable[[str], None]:
+    """A validator refusing a string that *pattern* does not match whole."""
+    compiled = re.compile(pattern)
+
+    def validate(value: str) -> None:
+        if not compiled.fullmatch(value):
+            raise ValueError
+
+    return validate
+
 
 OPTIONS = (
     Option(
@@ -28,15 +35,25 @@ OPTIONS = (
         help="The modem's serial device (a stable path such as /dev/serial/by-id/...).",
         default="/dev/ttyUSB0",
         flags=("--sms-device",),
+        validator=_full_match(r".+"),
+        fix="give the modem's serial device path, such as '/dev/ttyUSB0'.",
     ),
     Option(
-        "baudrate", help="The serial speed.", default=115200, type=int, flags=("--sms-baudrate",)
+        "baudrate",
+        help="The serial speed.",
+        default=115200,
+        type=int,
+        above=0,
+        flags=("--sms-baudrate",),
+        fix="it must be a positive number, such as 115200.",
     ),
     Option(
         "storage",
         help='Where the modem keeps messages: "SM" (the SIM) or "ME" (the modem).',
         default="SM",
         flags=("--sms-storage",),
+        validator=_full_match(r"[A-Z]{2}"),
+        fix='use a two-letter message storage such as "SM" (the SIM) or "ME" (the modem).',
     ),
     Option(
         "number",
@@ -49,34 +66,42 @@ OPTIONS = (
         help="Seconds an AT command may take before the modem is reset and reopened.",
         default=10.0,
         type=float,
+        above=0,
         flags=("--sms-command-timeout",),
+        fix=SECONDS,
     ),
     Option(
         "send_timeout",
         help="Seconds AT+CMGS may take (the network confirms the text).",
         default=60.0,
         type=float,
+        above=0,
         flags=("--sms-send-timeout",),
+        fix=SECONDS,
     ),
     Option(
         "reconnect_delay",
         help="Seconds before reopening a modem that went away; doubles up to 60.",
         default=1.0,
         type=float,
+        above=0,
         flags=("--sms-reconnect-delay",),
+        fix=SECONDS,
     ),
     Option(
         "poll_interval",
         help="Seconds between reads of the storage when idle (0: only on notifications).",
         default=60.0,
         type=float,
+        minimum=0,
         flags=("--sms-poll-interval",),
+        fix="it must be 0 (never poll) or a positive number of seconds.",
     ),
     Option(
         "status_reports",
         help="Ask the network for delivery reports (on or off).",
         default=True,
-        type=boolean,
+        type=bool,
         flags=("--sms-status-reports",),
     ),
     Option(
@@ -84,66 +109,33 @@ OPTIONS = (
         help="The AT+CNMI parameters: 2,1,0,1,0 gives +CMTI and +CDS; 2,1,0,2,0 gives +CDSI.",
         default="2,1,0,1,0",
         flags=("--sms-cnmi",),
+        validator=_full_match(r"\d(,\d){1,4}"),
+        fix="give the AT+CNMI parameters as digits separated by commas, such as '2,1,0,1,0'.",
     ),
     Option(
         "mode",
         help='How the modem is driven: "text" (AT+CMGF=1) or "pdu" (AT+CMGF=0).',
         default="text",
         flags=("--sms-mode",),
+        choices=MODES,
     ),
     Option(
         "charset",
         help='The text-mode character set (AT+CSCS): "UCS2" (any text) or "GSM".',
         default="UCS2",
         flags=("--sms-charset",),
+        choices=CHARSETS,
     ),
     Option(
         "max_pending",
         help="Texts taken from sms.send and not yet sent, at most.",
         default=100,
         type=int,
+        above=0,
         flags=("--sms-max-pending",),
+        fix="it must be a positive whole number, such as 100.",
     ),
 )
-
-_POSITIVE = ("baudrate", "command_timeout", "send_timeout", "reconnect_delay", "max_pending")
-
-
-def check_options(options: dict[str, Any]) -> None:
-    """Raise ImproperlyConfigured, naming the option, the value and the fix, for a bad one."""
-    for name in _POSITIVE:
-        value = options[name]
-        if not is_positive_number(value):
-            raise ImproperlyConfigured(
-                f"CHANNELS['OPTIONS']['sms'][{name!r}] is {value!r}; it must be a positive number."
-            )
-    poll = options["poll_interval"]
-    if not is_positive_number(poll, zero=True):
-        raise ImproperlyConfigured(
-            f"CHANNELS['OPTIONS']['sms']['poll_interval'] is {poll!r}; it must be 0 (never "
-            "poll) or a positive number of seconds."
-        )
-    if not isinstance(options["storage"], str) or not re.fullmatch(r"[A-Z]{2}", options["storage"]):
-        raise ImproperlyConfigured(
-            f"CHANNELS['OPTIONS']['sms']['storage'] is {options['storage']!r}; use a two-letter "
-            'message storage such as "SM" (the SIM) or "ME" (the modem).'
-        )
-    if not isinstance(options["cnmi"], str) or not re.fullmatch(r"\d(,\d){1,4}", options["cnmi"]):
-        raise ImproperlyConfigured(
-            f"CHANNELS['OPTIONS']['sms']['cnmi'] is {options['cnmi']!r}; give the AT+CNMI "
-            "parameters as digits separated by commas, such as '2,1,0,1,0'."
-        )
-    for name, allowed in (("mode", MODES), ("charset", CHARSETS)):
-        if options[name] not in allowed:
-            raise ImproperlyConfigured(
-                f"CHANNELS['OPTIONS']['sms'][{name!r}] is {options[name]!r}; use one of "
-                f"{', '.join(map(repr, allowed))}."
-            )
-    if not isinstance(options["device"], str) or not options["device"]:
-        raise ImproperlyConfigured(
-            f"CHANNELS['OPTIONS']['sms']['device'] is {options['device']!r}; give the modem's "
-            "serial device path, such as '/dev/ttyUSB0'."
-        )
 
 
 def listeners(server: Any) -> list:
@@ -154,7 +146,6 @@ def listeners(server: Any) -> list:
     from .service import SmsService
 
     options = server.options[NAME]
-    check_options(options)
     gateway = ModemGateway(
         server,
         options["device"],

@@ -61,7 +61,7 @@ class SmsService(GatewaySink):
         await self.gateway.stop()
         for content in unsent:
             try:
-                await server.layer.send(SEND, content)
+                await server.send(SEND, content)
             except Exception as error:
                 logger.error(
                     "Lost the unsent SMS to %r while stopping: %s", content.get("to"), error
@@ -102,7 +102,7 @@ class SmsService(GatewaySink):
     async def _take(self) -> None:
         while True:
             await self._room.wait()
-            content = await self.server.layer.receive(SEND)
+            content = await self.server.receive(SEND)
             task = self.server.loop.create_task(self._send(content))
             self._sending[task] = content
             task.add_done_callback(self._sent)

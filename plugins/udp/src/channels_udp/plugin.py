@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from channels_core import hookimpl
-from channels_core.exceptions import ImproperlyConfigured
-from channels_core.protocols import ChannelSpec, Option, ProtocolSpec, is_positive_number
+from channels_core.protocols import ChannelSpec, Option, ProtocolSpec
 
 from .limits import parse_address
 
@@ -22,60 +20,29 @@ MAX_UDP_PAYLOAD = 65507
 OPTIONS = (
     Option("listen", help="An address to receive datagrams on, HOST:PORT ([::1]:9000 for "
            "IPv6, port 0 for a free one); repeatable.", default=(), flags=("--udp",),
-           multiple=True),
+           multiple=True, validator=parse_address, fix="set it to a list of HOST:PORT "
+           "strings, such as ['127.0.0.1:9000']."),
     Option("max_datagram_size", help="The largest datagram accepted, in bytes; larger ones "
-           "are dropped and counted.", default=8192, type=int,
-           flags=("--udp-max-datagram-size",)),
+           "are dropped and counted.", default=8192, type=int, minimum=1,
+           maximum=MAX_UDP_PAYLOAD, flags=("--udp-max-datagram-size",),
+           fix=f"set it to a number of bytes from 1 to {MAX_UDP_PAYLOAD}, such as 1200."),
     Option("rate", help="Datagrams per second each client address may send, on average; "
-           "more are dropped and counted (0: no limit).", default=0.0, type=float,
-           flags=("--udp-rate",)),
+           "more are dropped and counted (0: no limit).", default=0.0, type=float, minimum=0,
+           flags=("--udp-rate",), fix="set it to datagrams per second per client, such as "
+           "100, or 0 for no limit."),
     Option("burst", help="Datagrams a client address may send at once over the rate "
-           "(default: one second's worth of rate).", default=None, type=int,
-           flags=("--udp-burst",)),
+           "(default: one second's worth of rate).", default=None, type=int, above=0,
+           flags=("--udp-burst",), fix="set it to a whole number of datagrams, at least 1, "
+           "or None for one second's worth of rate."),
     Option("client_timeout", help="Seconds after its last datagram that a client address "
            "is forgotten, with its reply channel and rate-limit bucket.", default=60.0,
-           type=float, flags=("--udp-client-timeout",)),
+           type=float, above=0, flags=("--udp-client-timeout",),
+           fix="set it to a positive number of seconds, such as 60."),
     Option("max_clients", help="Client addresses remembered per listening address; the "
-           "oldest is forgotten to make room.", default=10000, type=int,
-           flags=("--udp-max-clients",)),
+           "oldest is forgotten to make room.", default=10000, type=int, above=0,
+           flags=("--udp-max-clients",),
+           fix="set it to a whole number of addresses, such as 10000."),
 )  # fmt: skip
-
-
-def check_options(options: Mapping[str, Any], where: str = "CHANNELS['OPTIONS']['udp']") -> None:
-    """Raise :class:`ImproperlyConfigured` for the first bad value in *options*."""
-
-    def bad(key: str, fix: str) -> ImproperlyConfigured:
-        return ImproperlyConfigured(f"{where}[{key!r}] is {options[key]!r}; {fix}")
-
-    if "listen" in options:
-        addresses = options["listen"]
-        if isinstance(addresses, str) or not isinstance(addresses, (list, tuple)):
-            raise bad("listen", "set it to a list of HOST:PORT strings, such as "
-                      "['127.0.0.1:9000'].")  # fmt: skip
-        for address in addresses:
-            try:
-                parse_address(address)
-            except ValueError as error:
-                raise bad("listen", f"{error}.") from None
-    size = options.get("max_datagram_size")
-    if "max_datagram_size" in options and (
-        not is_positive_number(size) or int(size) != size or size > MAX_UDP_PAYLOAD
-    ):
-        raise bad("max_datagram_size", f"set it to a number of bytes from 1 to "
-                  f"{MAX_UDP_PAYLOAD}, such as 1200.")  # fmt: skip
-    if "rate" in options and not is_positive_number(options["rate"], zero=True):
-        raise bad("rate", "set it to datagrams per second per client, such as 100, or 0 "
-                  "for no limit.")  # fmt: skip
-    burst = options.get("burst")
-    if burst is not None and (not is_positive_number(burst) or int(burst) != burst):
-        raise bad("burst", "set it to a whole number of datagrams, at least 1, or None for "
-                  "one second's worth of rate.")  # fmt: skip
-    timeout = options.get("client_timeout")
-    if "client_timeout" in options and not is_positive_number(timeout):
-        raise bad("client_timeout", "set it to a positive number of seconds, such as 60.")
-    clients = options.get("max_clients")
-    if "max_clients" in options and (not is_positive_number(clients) or int(clients) != clients):
-        raise bad("max_clients", "set it to a whole number of addresses, such as 10000.")
 
 
 def listeners(server: Any) -> list:
@@ -83,7 +50,6 @@ def listeners(server: Any) -> list:
     from .protocol import UdpListener, register_listeners
 
     options = server.options["udp"]
-    check_options(options, where="The udp options")
     if not options["listen"]:
         logger.warning(
             "udp is enabled but listens nowhere: give --udp HOST:PORT or "
@@ -94,12 +60,6 @@ def listeners(server: Any) -> list:
     ]
     register_listeners(server, created)
     return created
-
-
-@hookimpl
-def channels_configure(settings: Any) -> None:
-    """Check ``CHANNELS['OPTIONS']['udp']``."""
-    check_options(settings.protocol_options("udp"))
 
 
 @hookimpl

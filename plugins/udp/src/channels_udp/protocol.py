@@ -19,7 +19,7 @@ from typing import Any
 
 from twisted.internet.protocol import DatagramProtocol
 
-from channels_core.exceptions import ChannelFull
+from channels_core.exceptions import EventRefused
 from channels_core.listeners import DatagramListener
 
 from .limits import Occurrences, TokenBucket
@@ -128,16 +128,17 @@ class UdpEndpoint(DatagramProtocol):
     async def _emit(self, content: dict) -> None:
         try:
             routed = await self.server.emit(RECEIVE, content)
-        except ChannelFull:
+        except EventRefused as error:
             reported = self.refused.add(time.monotonic())
             if reported:
                 logger.warning(
-                    "%s: the layer refused %d datagram(s) because %s is full; they were "
-                    "dropped. Run more workers, or raise the layer's capacity (logged at most "
-                    "once per %d s).",
+                    "%s: the layer refused %d datagram(s) for %s (%s); they were dropped. Run "
+                    "more workers, raise the layer's capacity, or bring the layer back (logged "
+                    "at most once per %d s).",
                     self.name,
                     reported,
                     RECEIVE,
+                    error,
                     LOG_INTERVAL,
                 )
             return
@@ -168,8 +169,8 @@ class UdpEndpoint(DatagramProtocol):
                     LOG_INTERVAL,
                 )
         bucket = TokenBucket(self.rate, self.burst, time.monotonic()) if self.rate else None
-        client = Client(self, address, self.server.new_reply_channel(REPLY_PREFIX), bucket)
-        self.server.bind_reply(client.reply_channel, client.reply)
+        client = Client(self, address, "", bucket)
+        client.reply_channel = self.server.open_reply(REPLY_PREFIX, client.reply)
         self.clients[address] = client
         return client
 
@@ -245,7 +246,7 @@ class UdpEndpoint(DatagramProtocol):
 
     def _forget(self, client: Client) -> None:
         del self.clients[client.address]
-        self.server.unbind_reply(client.reply_channel)
+        self.server.close_reply(client.reply_channel)
 
     def _sweep(self) -> None:
         for client in list(self.clients.values()):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from channels_core.channel import Channel
-from channels_core.exceptions import ChannelFull, LayerClosed
+from channels_core.exceptions import ChannelFull, EventRefused, LayerClosed
 
 from .ice import configuration, gathering_on
 from .signalling import OFFER_CHANNEL, OfferError, error_reply, parse_offer, reply_for
@@ -52,8 +52,7 @@ class DataChannelLink:
         self.peer = peer
         self.channel = channel
         self.server = server = peer.hub.server
-        self.reply_channel = server.new_reply_channel(REPLY_PREFIX)
-        server.bind_reply(self.reply_channel, self.reply)
+        self.reply_channel = server.open_reply(REPLY_PREFIX, self.reply)
         self.identity = {
             "reply_channel": self.reply_channel,
             "peer": peer.id,
@@ -139,7 +138,7 @@ class DataChannelLink:
         if self.finished:
             return
         self.finished = True
-        self.server.unbind_reply(self.reply_channel)
+        self.server.close_reply(self.reply_channel)
         self.peer.links.discard(self)
         self._queue(DISCONNECT, self.identity)
 
@@ -156,16 +155,19 @@ class DataChannelLink:
                 channel, content = self._pending.popleft()
                 try:
                     await self.server.emit(channel, content)
-                except ChannelFull:
+                except EventRefused as error:
                     # Worker mode, and the workers are not keeping up: close the data channel,
                     # as when a consumer falls behind in-process, so the client knows.
                     logger.warning(
-                        "%s data channel %r of peer %s: the layer refused its %s event because "
-                        "that channel is full. Run more workers, or raise the layer's capacity.",
+                        "%s data channel %r of peer %s: the layer refused its %s event %s. "
+                        "Run more workers, or raise the layer's capacity.",
                         "Closed" if self.finished else "Closing",
                         self.channel.label,
                         self.peer.id,
                         channel,
+                        "because that channel is full"
+                        if isinstance(error.reason, ChannelFull)
+                        else f"({error})",
                     )
                     self.close()
                 except Exception:
@@ -273,7 +275,7 @@ class PeerHub:
     async def _receive_offers(self) -> None:
         while True:
             try:
-                content = await self.server.layer.receive(OFFER_CHANNEL)
+                content = await self.server.receive(OFFER_CHANNEL)
             except LayerClosed:
                 return
             task = self.server.loop.create_task(self.handle_offer(content))

@@ -6,80 +6,59 @@ from collections.abc import Mapping
 from typing import Any
 
 from channels_core import hookimpl
-from channels_core.exceptions import ImproperlyConfigured
 from channels_core.listeners import ServiceListener
-from channels_core.protocols import ChannelSpec, Option, ProtocolSpec, is_positive_number
+from channels_core.protocols import ChannelSpec, Option, ProtocolSpec
 
 # aiortc's own receive limit (what it announces in SDP when nobody says otherwise).
 DEFAULT_MAX_MESSAGE_SIZE = 262144
 EVENT_KEYS = ("reply_channel", "peer", "label")
 
+
+def _ice_server(entry: Any) -> None:
+    if isinstance(entry, str):
+        if not entry.startswith(("stun:", "stuns:", "turn:", "turns:")):
+            raise ValueError
+    elif not isinstance(entry, Mapping) or not isinstance(entry.get("urls"), (str, list)):
+        raise ValueError
+
+
+def _not_empty(value: str) -> None:
+    if not value:
+        raise ValueError
+
+
+WHOLE_NUMBER = "set it to a positive whole number, such as 1000."
+
 OPTIONS = (
     Option("ice_servers", help="A STUN or TURN server URL for the peers (repeatable); none "
            "given: aiortc's default public STUN server; an empty list in settings: none.",
-           default=None, flags=("--webrtc-ice-server",), multiple=True),
+           default=None, type=object, flags=("--webrtc-ice-server",), multiple=True,
+           validator=_ice_server, fix="set it to a list of URLs such as "
+           "['stun:stun.example.org:3478'] or dicts with 'urls', 'username' and 'credential'; "
+           "[] for none, None for aiortc's default."),
     Option("host_addresses", help="An address to gather host candidates on (repeatable); none "
            "given: every interface's address but loopback.", default=None,
-           flags=("--webrtc-host-address",), multiple=True),
+           flags=("--webrtc-host-address",), multiple=True, validator=_not_empty,
+           fix="set it to a list of IP addresses such as ['127.0.0.1'], or None for every "
+           "interface."),
     Option("max_message_size", help="The largest data-channel message accepted, in bytes "
            "(announced in the answer; a larger one closes its data channel).",
-           default=DEFAULT_MAX_MESSAGE_SIZE, type=int, flags=("--webrtc-max-message-size",)),
+           default=DEFAULT_MAX_MESSAGE_SIZE, type=int, above=0, fix=WHOLE_NUMBER,
+           flags=("--webrtc-max-message-size",)),
     Option("max_peers", help="The most peers this server holds; more offers get 503.",
-           default=1000, type=int, flags=("--webrtc-max-peers",)),
+           default=1000, type=int, above=0, fix=WHOLE_NUMBER, flags=("--webrtc-max-peers",)),
     Option("connect_timeout", help="Close a peer not connected this many seconds after its "
-           "answer.", default=30.0, type=float, flags=("--webrtc-connect-timeout",)),
+           "answer.", default=30.0, type=float, above=0, flags=("--webrtc-connect-timeout",),
+           fix="set it to a positive number of seconds, such as 30."),
 )  # fmt: skip
-
-
-def check_options(options: Mapping[str, Any], where: str = "CHANNELS['OPTIONS']['webrtc']") -> None:
-    """Raise :class:`ImproperlyConfigured` for the first bad value in *options*."""
-
-    def bad(key: str, fix: str) -> ImproperlyConfigured:
-        return ImproperlyConfigured(f"{where}[{key!r}] is {options[key]!r}; {fix}")
-
-    for key in ("max_message_size", "max_peers"):
-        if key in options and not is_positive_number(options[key], integer=True):
-            raise bad(key, "set it to a positive whole number, such as 1000.")
-    if "connect_timeout" in options and not is_positive_number(options["connect_timeout"]):
-        raise bad("connect_timeout", "set it to a positive number of seconds, such as 30.")
-    servers = options.get("ice_servers")
-    if servers is not None and (
-        isinstance(servers, (str, bytes))
-        or not isinstance(servers, (list, tuple))
-        or not all(_is_ice_server(server) for server in servers)
-    ):
-        raise bad("ice_servers", "set it to a list of URLs such as ['stun:stun.example.org:3478'] "
-                  "or dicts with 'urls', 'username' and 'credential'; [] for none, None for "
-                  "aiortc's default.")  # fmt: skip
-    hosts = options.get("host_addresses")
-    if hosts is not None and (
-        isinstance(hosts, (str, bytes))
-        or not isinstance(hosts, (list, tuple))
-        or not all(isinstance(host, str) and host for host in hosts)
-    ):
-        raise bad("host_addresses", "set it to a list of IP addresses such as ['127.0.0.1'], "
-                  "or None for every interface.")  # fmt: skip
-
-
-def _is_ice_server(entry: Any) -> bool:
-    if isinstance(entry, str):
-        return entry.startswith(("stun:", "stuns:", "turn:", "turns:"))
-    return isinstance(entry, Mapping) and isinstance(entry.get("urls"), (str, list))
 
 
 def listeners(server: Any) -> list:
     """The peer hub, run on the event loop as a service."""
     from .peers import PeerHub
 
-    check_options(server.options["webrtc"], where="The webrtc options")
     hub = PeerHub(server)
     return [ServiceListener(hub.start, hub.stop, description=hub.describe())]
-
-
-@hookimpl
-def channels_configure(settings: Any) -> None:
-    """Check ``CHANNELS['OPTIONS']['webrtc']``."""
-    check_options(settings.protocol_options("webrtc"))
 
 
 @hookimpl

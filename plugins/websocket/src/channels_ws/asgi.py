@@ -6,7 +6,7 @@
   scope and its ``receive()`` events; the application's ``websocket.accept``, ``.send`` and
   ``.close`` become replies on the connection's reply channel.
 * :func:`serve_websocket`: the other way, for an ASGI server (uvicorn, Daphne) running
-  :class:`channels_http.application.ChannelsApplication`: an ASGI WebSocket connection
+  :class:`channels_core.application.ChannelsApplication`: an ASGI WebSocket connection
   becomes ``websocket.*`` messages for the routed consumers, and their replies ASGI events.
 """
 
@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from channels_core import local
 
 from .frames import INTERNAL_ERROR, NORMAL_CLOSURE
+
+if TYPE_CHECKING:
+    from channels_core.host import Host
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ def _ending(accepted: bool, code: int) -> dict:
 
 class AsgiWebsocketBridge:
     """Serves the server's ``websocket.*`` events with an ASGI application, one task per
-    connection. Its :meth:`dispatch` stands where the Dispatcher's would."""
+    connection. Its :meth:`dispatch` is the host's emit target for those channels."""
 
     def __init__(self, app: AsgiApp) -> None:
         self.app = app
@@ -140,16 +143,6 @@ class AsgiWebsocketBridge:
             )
 
 
-class ConsumerHost(Protocol):
-    """What :func:`serve_websocket` needs from the application that runs the consumers."""
-
-    def new_reply_channel(self, prefix: str) -> str:
-        """A process-specific reply channel whose layer messages reach local handlers."""
-
-    async def emit(self, channel: str, content: dict) -> bool:
-        """Run the routed consumer (raising what it raises); False when no route matched."""
-
-
 def events_from_reply(content: dict, accepted: bool) -> list[dict]:
     """The ASGI events a consumer's reply becomes; the first ``accept`` comes before others.
 
@@ -178,9 +171,7 @@ def events_from_reply(content: dict, accepted: bool) -> list[dict]:
     return events
 
 
-async def serve_websocket(
-    host: ConsumerHost, scope: dict, receive: Callable, send: Callable
-) -> None:
+async def serve_websocket(host: Host, scope: dict, receive: Callable, send: Callable) -> None:
     """Serve one ASGI WebSocket connection with the routed consumers of *host*.
 
     Events run their consumers one after the other, in order, as under ``channels serve``;
@@ -192,8 +183,7 @@ async def serve_websocket(
         return
     loop = asyncio.get_running_loop()
     replies: asyncio.Queue = asyncio.Queue()
-    reply_channel = host.new_reply_channel(REPLY_PREFIX)
-    local.bind(reply_channel, replies.put_nowait, loop)
+    reply_channel = host.open_reply(REPLY_PREFIX, replies.put_nowait)
     connect = {
         "reply_channel": reply_channel,
         "path": scope["path"],
@@ -229,7 +219,7 @@ async def serve_websocket(
         channel, content = CONNECT, connect
         while True:
             try:
-                routed = await host.emit(channel, content)
+                routed = await host.emit(channel, content, reraise=True)
             except Exception:
                 logger.exception(
                     "The consumer of %s for %s raised; closing the connection.",
@@ -264,6 +254,6 @@ async def serve_websocket(
             else:
                 order -= 1
     finally:
-        local.unbind(reply_channel)
+        host.close_reply(reply_channel)
         forwarder.cancel()
         await asyncio.gather(forwarder, return_exceptions=True)

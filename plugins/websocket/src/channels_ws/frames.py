@@ -1,12 +1,13 @@
 """RFC 6455 frames without I/O: bytes in, messages out; messages in, bytes out.
 
 :class:`FrameCodec` is one side of a WebSocket connection. ``receive(data)`` parses what the
-peer sent and returns events, ``(TEXT, str)``, ``(BINARY, bytes)``, ``(PING, bytes)``,
-``(PONG, bytes)`` or ``(CLOSE, code)``; anything the RFC forbids raises
-:class:`ProtocolError`, whose ``code`` is the close code to send (1002 protocol error, 1007
-invalid UTF-8, 1009 too big). ``text()``, ``binary()``, ``ping()``, ``pong()`` and ``close()``
-build frames to write. The server side expects masked frames and sends unmasked ones; the
-client side (``client=True``, for :mod:`channels_ws.testing`) the other way round.
+peer sent and returns typed events, :class:`TextMessage`, :class:`BinaryMessage`,
+:class:`Ping`, :class:`Pong` or :class:`Close`, to dispatch on with ``type(event) is
+TextMessage`` or ``match``; anything the RFC forbids raises :class:`ProtocolError`, whose
+``code`` is the close code to send (1002 protocol error, 1007 invalid UTF-8, 1009 too big).
+``text()``, ``binary()``, ``ping()``, ``pong()`` and ``close()`` build frames to write. The
+server side expects masked frames and sends unmasked ones; the client side (``client=True``,
+for :mod:`channels_ws.testing`) the other way round.
 
 Messages may be compressed with permessage-deflate (RFC 7692) when a :class:`Deflate` is
 given; decompression is bounded by the maximum message size, so a small compressed message
@@ -19,6 +20,7 @@ import codecs
 import os
 import struct
 import zlib
+from dataclasses import dataclass
 
 CONTINUATION, TEXT, BINARY = 0x0, 0x1, 0x2
 CLOSE, PING, PONG = 0x8, 0x9, 0xA
@@ -40,6 +42,49 @@ _SENDABLE = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 101
 MAX_CONTROL_PAYLOAD = 125
 _DEFLATE_TAIL = b"\x00\x00\xff\xff"
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
+# Looked up once: on 3.11 ``int.from_bytes`` costs a slow attribute lookup at every call, and
+# apply_mask makes two calls for every frame.
+_int_from_bytes = int.from_bytes
+
+
+# The events receive() returns. Not frozen: a frozen dataclass's __init__ costs about twice
+# as much, and one is built for every message.
+@dataclass(slots=True)
+class TextMessage:
+    """A whole text message."""
+
+    text: str
+
+
+@dataclass(slots=True)
+class BinaryMessage:
+    """A whole binary message."""
+
+    data: bytes
+
+
+@dataclass(slots=True)
+class Ping:
+    """A ping; answer it with a pong carrying the same *payload*."""
+
+    payload: bytes
+
+
+@dataclass(slots=True)
+class Pong:
+    """A pong (the answer to a ping, or unsolicited)."""
+
+    payload: bytes
+
+
+@dataclass(slots=True)
+class Close:
+    """A close frame with its *code* (1005 when it had none); nothing after it is read."""
+
+    code: int
+
+
+Event = TextMessage | BinaryMessage | Ping | Pong | Close
 
 
 class ProtocolError(Exception):
@@ -59,11 +104,19 @@ def valid_close_code(code: int) -> bool:
 def apply_mask(data: bytes, mask: bytes) -> bytes:
     """XOR *data* with the 4-byte *mask* (masking and unmasking are the same operation)."""
     length = len(data)
-    if not length:
-        return b""
     # One big-integer XOR is far faster in CPython than a loop over bytes.
     repeated = (mask * (length // 4 + 1))[:length]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")).to_bytes(length, "big")
+    return (_int_from_bytes(data, "big") ^ _int_from_bytes(repeated, "big")).to_bytes(length, "big")
+
+
+def _message(opcode: int, payload: bytes) -> TextMessage | BinaryMessage:
+    """The event of a whole message's payload; :class:`ProtocolError` 1007 for bad UTF-8."""
+    if opcode == BINARY:
+        return BinaryMessage(payload)
+    try:
+        return TextMessage(payload.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ProtocolError(INVALID_DATA, "text message is not valid UTF-8") from None
 
 
 class Deflate:
@@ -164,10 +217,10 @@ class FrameCodec:
 
     # Parsing ----------------------------------------------------------------------------
 
-    def receive(self, data: bytes) -> list[tuple]:
+    def receive(self, data: bytes) -> list[Event]:
         """The events completed by *data*; :class:`ProtocolError` when the peer broke a rule."""
         buffer = self._buffer + data if self._buffer else data
-        events: list[tuple] = []
+        events: list[Event] = []
         position = 0
         size = len(buffer)
         while size - position >= 2:
@@ -199,12 +252,18 @@ class FrameCodec:
             if masked:
                 payload = apply_mask(payload, buffer[end - length - 4 : end - length])
             position = end
-            event = self._frame(first, opcode, payload)
-            if event is not None:
-                events.append(event)
-                if event[0] == CLOSE:
+            if 0x81 <= first <= 0x82:
+                # The common case (FIN, no RSV bit, text or binary): a whole uncompressed message.
+                events.append(_message(opcode, payload))
+            elif opcode >= CLOSE:
+                events.append(self._control(opcode, payload))
+                if opcode == CLOSE:
                     position = size  # nothing after a close frame counts
                     break
+            else:
+                event = self._fragment(first, opcode, payload)
+                if event is not None:
+                    events.append(event)
         self._buffer = buffer[position:] if position < size else b""
         return events
 
@@ -212,18 +271,18 @@ class FrameCodec:
         """Refuse a frame as soon as its header shows it breaks a rule."""
         if first & 0x30 or (first & 0x40 and (self.deflate is None or opcode not in DATA_OPCODES)):
             raise ProtocolError(PROTOCOL_ERROR, "reserved bits set without a negotiated extension")
-        if opcode in CONTROL_OPCODES:
+        if opcode in DATA_OPCODES:
+            if self._message_opcode:
+                raise ProtocolError(PROTOCOL_ERROR, "new message before the last one ended")
+        elif opcode == CONTINUATION:
+            if not self._message_opcode:
+                raise ProtocolError(PROTOCOL_ERROR, "continuation frame without a message")
+        elif opcode in CONTROL_OPCODES:
             if not first & 0x80:
                 raise ProtocolError(PROTOCOL_ERROR, "fragmented control frame")
             if length > MAX_CONTROL_PAYLOAD:
                 raise ProtocolError(PROTOCOL_ERROR, "control frame payload over 125 bytes")
             return
-        if opcode == CONTINUATION:
-            if not self._message_opcode:
-                raise ProtocolError(PROTOCOL_ERROR, "continuation frame without a message")
-        elif opcode in DATA_OPCODES:
-            if self._message_opcode:
-                raise ProtocolError(PROTOCOL_ERROR, "new message before the last one ended")
         else:
             raise ProtocolError(PROTOCOL_ERROR, f"unknown opcode {opcode:#x}")
         if length > self.max_frame_size:
@@ -235,14 +294,10 @@ class FrameCodec:
                 MESSAGE_TOO_BIG, f"message larger than {self.max_message_size} bytes"
             )
 
-    def _frame(self, first: int, opcode: int, payload: bytes) -> tuple | None:
-        """The event a complete frame finishes, or None (a fragment of a longer message)."""
-        if opcode >= CLOSE:
-            return self._control(opcode, payload)
+    def _fragment(self, first: int, opcode: int, payload: bytes) -> Event | None:
+        """The message a fragment (or a compressed frame) finishes, or None for one that
+        does not finish it."""
         fin = first & 0x80
-        if opcode and fin and not first & 0x40:
-            # The common case: a whole uncompressed message in one frame.
-            return self._message(opcode, payload)
         if opcode:
             self._message_opcode = opcode
             self._compressed = bool(first & 0x40)
@@ -263,27 +318,20 @@ class FrameCodec:
         self._message_opcode, self._fragments, self._message_size = 0, [], 0
         if self._decoder is not None:
             self._decoder = None
-            return (TEXT, "".join(fragments))
+            return TextMessage("".join(fragments))
         compressed, self._compressed = self._compressed, False
         payload = b"".join(fragments)
         if compressed:
             payload = self.deflate.decompress(payload, self.max_message_size)
-        return self._message(opcode, payload)
+        return _message(opcode, payload)
 
-    @staticmethod
-    def _message(opcode: int, payload: bytes) -> tuple:
-        if opcode == BINARY:
-            return (BINARY, payload)
-        try:
-            return (TEXT, payload.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ProtocolError(INVALID_DATA, "text message is not valid UTF-8") from None
-
-    def _control(self, opcode: int, payload: bytes) -> tuple:
-        if opcode != CLOSE:
-            return (opcode, payload)
+    def _control(self, opcode: int, payload: bytes) -> Ping | Pong | Close:
+        if opcode == PING:
+            return Ping(payload)
+        if opcode == PONG:
+            return Pong(payload)
         if not payload:
-            return (CLOSE, NO_STATUS)
+            return Close(NO_STATUS)
         if len(payload) == 1:
             raise ProtocolError(PROTOCOL_ERROR, "close frame with a one-byte payload")
         code = int.from_bytes(payload[:2], "big")
@@ -293,7 +341,7 @@ class FrameCodec:
             payload[2:].decode("utf-8")
         except UnicodeDecodeError:
             raise ProtocolError(INVALID_DATA, "close reason is not valid UTF-8") from None
-        return (CLOSE, code)
+        return Close(code)
 
     # Serializing ------------------------------------------------------------------------
 

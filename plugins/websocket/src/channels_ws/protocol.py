@@ -23,22 +23,22 @@ from typing import Any
 
 from twisted.internet.protocol import Protocol
 
-from channels_core.exceptions import ChannelFull, LayerUnavailable
+from channels_core.exceptions import EventRefused
 from channels_core.protocols import UpgradeRequest
 from channels_core.transport import write
 
 from .frames import (
     ABNORMAL_CLOSURE,
-    BINARY,
-    CLOSE,
     GOING_AWAY,
     INTERNAL_ERROR,
     NORMAL_CLOSURE,
-    PING,
-    TEXT,
     TRY_AGAIN_LATER,
+    BinaryMessage,
+    Close,
     FrameCodec,
+    Ping,
     ProtocolError,
+    TextMessage,
 )
 from .handshake import Handshake, HandshakeError, check_request, reject
 from .hub import Hub, hub_for
@@ -93,8 +93,7 @@ class WebSocketProtocol(Protocol):
             self.state = CLOSED
             self._refuse(error.status, error.reason)
             return
-        self.reply_channel = hub.server.new_reply_channel(REPLY_PREFIX)
-        hub.server.bind_reply(self.reply_channel, self.reply)
+        self.reply_channel = hub.server.open_reply(REPLY_PREFIX, self.reply)
         hub.connections.add(self)
         content = {
             "reply_channel": self.reply_channel,
@@ -129,8 +128,8 @@ class WebSocketProtocol(Protocol):
             self.close(error.code)
             return
         for event in events:
-            kind = event[0]
-            if kind == TEXT:
+            kind = type(event)
+            if kind is TextMessage:
                 self.order += 1
                 self._emit(
                     RECEIVE,
@@ -138,10 +137,10 @@ class WebSocketProtocol(Protocol):
                         "reply_channel": self.reply_channel,
                         "path": self.path,
                         "order": self.order,
-                        "text": event[1],
+                        "text": event.text,
                     },
                 )
-            elif kind == BINARY:
+            elif kind is BinaryMessage:
                 self.order += 1
                 self._emit(
                     RECEIVE,
@@ -149,14 +148,14 @@ class WebSocketProtocol(Protocol):
                         "reply_channel": self.reply_channel,
                         "path": self.path,
                         "order": self.order,
-                        "bytes": event[1],
+                        "bytes": event.data,
                     },
                 )
-            elif kind == PING:
-                write(self.transport, self.codec.pong(event[1]))
-            elif kind == CLOSE:
-                self.close_code = event[1]
-                write(self.transport, self.codec.close(event[1]))
+            elif kind is Ping:
+                write(self.transport, self.codec.pong(event.payload))
+            elif kind is Close:
+                self.close_code = event.code
+                write(self.transport, self.codec.close(event.code))
                 self.state = CLOSING
                 self.transport.loseConnection()
                 return
@@ -164,13 +163,11 @@ class WebSocketProtocol(Protocol):
     def _closing_data(self, data: bytes) -> None:
         """After our close frame: wait for the client's, then hang up."""
         try:
-            events = self.codec.receive(data)
+            closed = any(type(event) is Close for event in self.codec.receive(data))
         except ProtocolError:
-            events = [(CLOSE, ABNORMAL_CLOSURE)]
-        for event in events:
-            if event[0] == CLOSE:
-                self.transport.loseConnection()
-                return
+            closed = True  # a broken frame: the client's close frame will not come
+        if closed:
+            self.transport.loseConnection()
 
     def connectionLost(self, reason: Any = None) -> None:
         """Unbind the reply channel; emit ``websocket.disconnect`` if connect was emitted."""
@@ -182,7 +179,7 @@ class WebSocketProtocol(Protocol):
         self.state = CLOSED
         self.hub.connections.discard(self)
         if emitted:
-            self.hub.server.unbind_reply(self.reply_channel)
+            self.hub.server.close_reply(self.reply_channel)
             self.order += 1
             self._emit(
                 DISCONNECT,
@@ -322,17 +319,19 @@ class WebSocketProtocol(Protocol):
         queue = self._queue
         if queue is None:
             self._queue = deque(((channel, content),))
-            self.hub.spawn(self._run_queue())
+            self.hub.server.spawn(self._run_queue())
         else:
             queue.append((channel, content))
 
     async def _run_queue(self) -> None:
         queue = self._queue
+        emit = self.hub.server.emit
         while queue:
             channel, content = queue[0]
             try:
-                routed = await self.hub.emit(channel, content)
-            except (ChannelFull, LayerUnavailable) as error:
+                # reraise: a consumer's failure closes its connection with 1011.
+                routed = await emit(channel, content, reraise=True)
+            except EventRefused as error:
                 # Worker mode: the layer did not take the event, so no worker will see it.
                 logger.warning(
                     "Closing the WebSocket on %s: the layer refused its %s event (%s). Run "

@@ -23,7 +23,16 @@ import os
 import socket
 from typing import Any
 
-from .frames import BINARY, CLOSE, PING, TEXT, Deflate, FrameCodec, ProtocolError
+from .frames import (
+    BinaryMessage,
+    Close,
+    Deflate,
+    Event,
+    FrameCodec,
+    Ping,
+    ProtocolError,
+    TextMessage,
+)
 from .handshake import accept_key
 
 DEFAULT_TIMEOUT = 10.0
@@ -54,7 +63,7 @@ class WebSocketClient:
         self.codec = codec
         self.response = response
         self.close_code: int | None = None
-        self._events: list[tuple] = codec.receive(rest) if rest else []
+        self._events: list[Event] = codec.receive(rest) if rest else []
 
     @classmethod
     def connect(
@@ -128,15 +137,16 @@ class WebSocketClient:
         """Send a ping; the pong is returned by :meth:`receive_event`."""
         self.sock.sendall(self.codec.ping(payload))
 
-    def receive_event(self) -> tuple:
-        """The next event from the server: ``(TEXT, str)``, ``(BINARY, bytes)``, pings..."""
+    def receive_event(self) -> Event:
+        """The next event from the server: a :class:`~channels_ws.frames.TextMessage`,
+        ``BinaryMessage``, ``Ping``, ``Pong`` or ``Close`` (``Close(1006)``: no close frame)."""
         while not self._events:
             try:
                 data = self.sock.recv(65536)
             except ConnectionResetError:
                 data = b""
             if not data:
-                return (CLOSE, 1006)
+                return Close(1006)
             try:
                 self._events = self.codec.receive(data)
             except ProtocolError as error:
@@ -147,14 +157,16 @@ class WebSocketClient:
         """The next message (text or bytes), answering pings; :class:`ConnectionClosed` at the
         end."""
         while True:
-            event = self.receive_event()
-            if event[0] in (TEXT, BINARY):
-                return event[1]
-            if event[0] == PING:
-                self.sock.sendall(self.codec.pong(event[1]))
-            elif event[0] == CLOSE:
-                self._closed(event[1])
-                raise ConnectionClosed(event[1])
+            match self.receive_event():
+                case TextMessage(text):
+                    return text
+                case BinaryMessage(data):
+                    return data
+                case Ping(payload):
+                    self.sock.sendall(self.codec.pong(payload))
+                case Close(code):
+                    self._closed(code)
+                    raise ConnectionClosed(code)
 
     def _closed(self, code: int) -> None:
         if self.close_code is None:
@@ -167,8 +179,8 @@ class WebSocketClient:
         """Read until the server closes; return its close code (messages are dropped)."""
         while self.close_code is None:
             event = self.receive_event()
-            if event[0] == CLOSE:
-                self._closed(event[1])
+            if type(event) is Close:
+                self._closed(event.code)
         return self.close_code
 
     def close(self, code: int = 1000) -> int:

@@ -1,0 +1,1 @@
+"""A tiny Django project that answers the ask protocol's questions."""

@@ -1,0 +1,1 @@
+"""A tiny Django project that records the ticker's ticks."""

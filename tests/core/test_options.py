@@ -193,3 +193,11 @@ def test_a_flag_that_does_not_convert_is_a_usage_error():
     result = run([CHANNELS, "serve", "--proxy-headers", "maybe"])
     assert result.returncode == 2
     assert "argument --proxy-headers: invalid boolean value: 'maybe'" in result.stderr
+
+
+def test_a_declaration_naming_the_boolean_converter_means_bool():
+    # Declarations written before options were typed said type=boolean; they keep working.
+    option = Option("verbose", help="Say more.", default=False, type=boolean)
+    assert option.type is bool
+    assert option.convert is boolean
+    assert option.problem(1) is not None

@@ -85,6 +85,7 @@ class Probe:
     @hookimpl
     def channels_startup(self, server):
         log.info("startup kind=%s layer=%s", server.kind, server.alias)
+        log.info("addresses %s", [listener.address for listener in server.listeners])
 
     @hookimpl
     def channels_shutdown(self, server):
@@ -178,6 +179,17 @@ async def test_datagrams_service_and_lifecycle_hooks(probe):
         for text in ("Draining", "service stopped", "shutdown", "Channels server stopped.")
     ]
     assert order == sorted(order)
+
+
+def test_listeners_report_what_they_really_bound(probe, tmp_path):
+    path = tmp_path / "probe.sock"
+    server = probe(f"unix:{path}")
+    port = int(server.wait_for_line(UDP_LISTENING).group("port"))
+    assert port != 0
+    line = server.wait_for_line(r"addresses (\[.*\])").group(1)
+    # The datagram listener asked for port 0: its address has the port it got.
+    assert line == f"[('127.0.0.1', {port}), None, '{path}']"
+    assert server.terminate() == 0
 
 
 def test_sigint_drains_too(probe):

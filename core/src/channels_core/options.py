@@ -101,6 +101,9 @@ class Option:
     convert: Callable[[str], Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.type is boolean:
+            # Declarations written before types were checked named the converter instead.
+            object.__setattr__(self, "type", bool)
         if self.type not in CONVERTERS:
             raise PluginError(
                 f"The option {self.name!r} has type={self.type!r}: use str, int, float, bool "

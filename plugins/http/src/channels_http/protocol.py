@@ -236,23 +236,23 @@ class HttpProtocol(Protocol):
                     await run_asgi(
                         self.factory.django_application(), content, self.reply, self.disconnected
                     )
-            except EventRefused:
+            except Exception as error:
+                # A refusal by the layer (worker mode: full, or unreachable) is a 503, so the
+                # client may retry; anything else the application raised is a 500.
+                refused = isinstance(error, EventRefused)
                 logger.exception(
-                    "Could not put %s %s on the layer for the workers; answering 503.",
+                    "Could not put %s %s on the layer for the workers; answering 503."
+                    if refused
+                    else "Serving %s %s raised; answering 500 and still serving.",
                     content["method"],
                     content["path"],
                 )
                 if self.connection is not None and self.connection.current is request:
-                    self.abort(ProtocolError(503, "the workers cannot take the request now"))
-                return
-            except Exception:
-                logger.exception(
-                    "Serving %s %s raised; answering 500 and still serving.",
-                    content["method"],
-                    content["path"],
-                )
-                if self.connection is not None and self.connection.current is request:
-                    self.abort(ProtocolError(500, "the application raised an error"))
+                    self.abort(
+                        ProtocolError(503, "the workers cannot take the request now")
+                        if refused
+                        else ProtocolError(500, "the application raised an error")
+                    )
                 return
             await answered
 

@@ -13,6 +13,8 @@ import collections
 import logging
 from typing import TYPE_CHECKING, Any
 
+from channels_core.exceptions import NoRoute
+
 from .gateway import DeliveryReport, Gateway, GatewaySink, ReceivedSms, SendFailed
 
 if TYPE_CHECKING:
@@ -21,10 +23,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RECEIVE, SEND, STATUS = "sms.receive", "sms.send", "sms.status"
-
-
-class NoConsumer(Exception):
-    """In-process mode found no consumer routed for ``sms.receive``."""
 
 
 class SmsService(GatewaySink):
@@ -77,9 +75,10 @@ class SmsService(GatewaySink):
     # GatewaySink --------------------------------------------------------------------------
 
     async def received(self, message: ReceivedSms) -> None:
-        """Emit ``sms.receive``; raise NoConsumer when in-process mode has no route for it."""
+        """Emit ``sms.receive``; raise NoRoute when in-process mode has no route for it, and
+        EventRefused when the layer refuses it: either way the modem keeps the message."""
         if not await self.server.emit(RECEIVE, message.content()):
-            raise NoConsumer(
+            raise NoRoute(
                 f"no consumer is routed for {RECEIVE}; add route({RECEIVE!r}, a_consumer) to "
                 "the routing"
             )

@@ -157,6 +157,8 @@ async def test_ask_answers_busy_when_the_layer_refuses(venv):
             "BUSY try again later\n",
         ]
         assert server.terminate() == 0
+        # A memory layer cannot reach a worker: the server says so at start-up.
+        assert "which lives in this process only" in server.output
 
 
 async def test_sigterm_lets_an_answer_still_owed_reach_its_client(venv):

@@ -60,9 +60,12 @@ class BaseChannelLayer(abc.ABC):
         sends of bigger messages raise :class:`~channels_core.exceptions.MessageTooLarge`.
 
     A subclass lists the extra keys it accepts in ``config_keys``; any other key is an error.
+    ``cross_process`` says whether other processes can receive what it carries (False for a
+    layer that lives in one process, such as ``memory``).
     """
 
     extensions: ClassVar[tuple[str, ...]] = ("groups", "flush", "statistics")
+    cross_process: ClassVar[bool] = True
     config_keys: ClassVar[tuple[str, ...]] = ()
     base_config_keys: ClassVar[tuple[str, ...]] = (
         "expiry",

@@ -131,6 +131,15 @@ class ProtocolServer(Host):
 
     async def start(self) -> None:
         """Open every enabled protocol's listeners, log them, call ``channels_startup``."""
+        if self.mode == "worker" and not self._layer.cross_process:
+            logger.warning(
+                "Worker mode on the layer %r (%s), which lives in this process only: no "
+                "channels worker process can receive its events, so they wait until they "
+                "expire. Use a cross-process layer (channels-ipc on one machine, "
+                "channels-redis on several), or the in-process mode.",
+                self.alias,
+                type(self._layer).__name__,
+            )
         for spec in self.protocols:
             for listener in spec.listeners(self):
                 await listener.start(self)

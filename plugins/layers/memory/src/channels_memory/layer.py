@@ -69,6 +69,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
     others. Messages, groups and statistics live only as long as the layer.
     """
 
+    # Nothing outside this process sees it: worker mode on it reaches no worker.
+    cross_process = False
+
     def __init__(self, **config: Any) -> None:
         super().__init__(**config)
         self._lock = threading.Lock()

@@ -123,6 +123,28 @@ class StreamListener(PortListener):
                 f"({error}); use one such as 'tcp:8000:interface=127.0.0.1' or "
                 "'unix:/run/channels.sock'."
             ) from error
+        except ImportError as error:
+            # Twisted's ssl: endpoints need pyOpenSSL, which is an extra.
+            raise ImproperlyConfigured(
+                f"The endpoint {self.endpoint!r} needs TLS support, which is not installed "
+                f"({error}); pip install 'channels-core[tls]'."
+            ) from error
+        except OSError as error:
+            raise ImproperlyConfigured(
+                f"The TLS endpoint {self.endpoint!r} names {error.filename!r}, which cannot "
+                f"be read ({error.strerror}); give privateKey= (and certKey=, when the "
+                "certificate is in another file) the paths of readable PEM files."
+            ) from error
+        except Exception as error:
+            # pyOpenSSL's own errors (OpenSSL.crypto.Error, OpenSSL.SSL.Error) for a file that
+            # is not a PEM key or certificate, or a key that does not match its certificate.
+            if not type(error).__module__.startswith("OpenSSL"):
+                raise
+            raise ImproperlyConfigured(
+                f"The TLS endpoint {self.endpoint!r} names a private key or certificate that "
+                f"OpenSSL refuses ({error}); give privateKey= and certKey= a PEM private key "
+                "and the PEM certificate that matches it."
+            ) from error
         try:
             self.port = await _wait(server, endpoint.listen(self.factory))
         except CannotListenError as error:

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import Factory, Protocol
 
 from channels_core.exceptions import EventRefused
@@ -73,6 +74,7 @@ class HttpProtocol(Protocol):
         self.server = factory.server
         self.connection: HttpConnection | None = None
         self.reply_channel = ""
+        self.scheme = "http"
         self.client: list | None = None
         self.local: list | None = None
         self.request: Request | None = None
@@ -94,6 +96,8 @@ class HttpProtocol(Protocol):
         factory = self.factory
         self.connection = HttpConnection(factory.max_header_size, factory.max_body_size)
         self.reply_channel = self.server.open_reply(HTTP_RESPONSE, self.reply)
+        # An ssl: endpoint wraps the socket in a TLS transport.
+        self.scheme = "https" if ISSLTransport.providedBy(self.transport) else "http"
         self.client = _address(self.transport.getPeer())
         self.local = _address(self.transport.getHost())
         self._set_timer("idle", factory.keepalive_timeout)
@@ -286,7 +290,7 @@ class HttpProtocol(Protocol):
         raw_path, _, query_string = request.target.partition(b"?")
         factory = self.factory
         client = self.client
-        scheme = "http"
+        scheme = self.scheme
         if factory.proxy_headers:
             client, scheme = self._forwarded(request, client, scheme)
         return {

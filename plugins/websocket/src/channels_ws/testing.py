@@ -21,6 +21,7 @@ import base64
 import contextlib
 import os
 import socket
+import ssl
 from typing import Any
 
 from .frames import (
@@ -75,11 +76,13 @@ class WebSocketClient:
         subprotocols: list[str] = (),
         deflate: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> WebSocketClient:
         """Open a connection to ``ws://host:port/path``; :class:`HandshakeRefused` if refused.
 
         *deflate* is the ``Sec-WebSocket-Extensions`` offer to send, such as
-        ``"permessage-deflate"``.
+        ``"permessage-deflate"``; with *ssl_context* the connection is ``wss://`` (TLS, the
+        server's certificate checked by the context against *host*).
         """
         key = base64.b64encode(os.urandom(16))
         lines = [
@@ -96,6 +99,8 @@ class WebSocketClient:
             lines.append(f"Sec-WebSocket-Extensions: {deflate}")
         lines.extend(f"{name}: {value}" for name, value in headers)
         sock = socket.create_connection((host, port), timeout=timeout)
+        if ssl_context is not None:
+            sock = ssl_context.wrap_socket(sock, server_hostname=host)
         try:
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             data = b""

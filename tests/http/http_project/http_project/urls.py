@@ -9,4 +9,9 @@ def django_hello(request):
     return HttpResponse(f"django says hi to {request.path}", content_type="text/plain")
 
 
-urlpatterns = [path("django/", django_hello)]
+def django_secure(request):
+    """Whether Django sees the request as secure (HTTPS)."""
+    return HttpResponse(f"secure={request.is_secure()}", content_type="text/plain")
+
+
+urlpatterns = [path("django/", django_hello), path("secure/", django_secure)]

@@ -131,8 +131,8 @@ class Host:
     :param mode: ``"inprocess"`` or ``"worker"``; None takes ``CHANNELS["MODE"]``.
 
     Read-only attributes for plugins: ``settings``, ``registry``, ``alias``, ``mode``,
-    ``loop``, ``drain_timeout``, ``draining`` (True once draining began) and ``kind``
-    (``"server"`` or ``"application"``).
+    ``loop``, ``drain_timeout``, ``draining`` (True once draining began), ``restarting``
+    (True when that drain is a restart) and ``kind`` (``"server"`` or ``"application"``).
     """
 
     kind = "host"
@@ -162,6 +162,10 @@ class Host:
         #: True once the host has begun to drain: a protocol may refuse new work (SMTP 421,
         #: BUSY) instead of starting what draining would have to wait for.
         self.draining = False
+        #: True when the drain is a restart (a rolling restart of ``channels serve --processes``)
+        #: rather than a shutdown: a protocol may tell its clients to come back at once
+        #: (WebSocket close code 1012, "service restart", instead of 1001, "going away").
+        self.restarting = False
         self._layer = get_channel_layer(alias)
         self._dispatcher = None
         # An ASGI application served instead of the routing needs no routing to be set.

@@ -28,6 +28,8 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,7 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from .exceptions import ImproperlyConfigured
+from .supervisor import datagram_key, inherited_socket, stream_key
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,15 @@ def _bound(port: IListeningPort) -> tuple[str, int] | str:
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
+def _family(fd: int) -> socket.AddressFamily:
+    """The address family of the socket *fd* (left open)."""
+    probe = socket.socket(fileno=os.dup(fd))
+    try:
+        return probe.family
+    finally:
+        probe.close()
+
+
 def _address(port: IListeningPort) -> str:
     """The bound address of a listening port, as ``host:port`` or a socket path."""
     bound = _bound(port)
@@ -66,7 +78,14 @@ async def _wait(server: ProtocolServer, deferred: defer.Deferred) -> Any:
 
 
 class Listener(abc.ABC):
-    """Something a protocol opens when the server starts and closes when it drains."""
+    """Something a protocol opens when the server starts and closes when it drains.
+
+    ``in_every_process``: with ``channels serve --processes N``, whether every process runs
+    it (sockets are shared, services and tasks run in each) or only the first one (what one
+    process alone can hold, such as a serial device).
+    """
+
+    in_every_process = True
 
     @abc.abstractmethod
     async def start(self, server: ProtocolServer) -> None:
@@ -145,6 +164,11 @@ class StreamListener(PortListener):
                 f"OpenSSL refuses ({error}); give privateKey= and certKey= a PEM private key "
                 "and the PEM certificate that matches it."
             ) from error
+        inherited = inherited_socket(stream_key(self.endpoint))
+        if inherited is not None:
+            # channels serve --processes: the parent bound it; every child accepts on it.
+            self.port = server.reactor.adoptStreamPort(inherited, _family(inherited), self.factory)
+            return
         try:
             self.port = await _wait(server, endpoint.listen(self.factory))
         except CannotListenError as error:
@@ -182,7 +206,13 @@ class DatagramListener(PortListener):
         self.port: IListeningPort | None = None
 
     async def start(self, server: ProtocolServer) -> None:
-        """Bind the UDP port."""
+        """Bind the UDP port (or adopt the one the parent of the processes bound)."""
+        inherited = inherited_socket(datagram_key(self.interface, self.requested_port))
+        if inherited is not None:
+            self.port = server.reactor.adoptDatagramPort(
+                inherited, _family(inherited), self.protocol, self.max_packet_size
+            )
+            return
         try:
             self.port = server.reactor.listenUDP(
                 self.requested_port,
@@ -205,7 +235,12 @@ class DatagramListener(PortListener):
 
 
 class SerialListener(Listener):
-    """A serial device (a GSM modem) bound to a Twisted protocol; needs ``pyserial``."""
+    """A serial device (a GSM modem) bound to a Twisted protocol; needs ``pyserial``.
+
+    One process alone can hold a device: with ``--processes`` only the first opens it.
+    """
+
+    in_every_process = False
 
     def __init__(self, device: str, protocol: Protocol, baudrate: int = 115200) -> None:
         self.device = device

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import ImproperlyConfigured, PluginError
 from .host import DEFAULT_DRAIN_TIMEOUT, Host
-from .layers import DEFAULT_CHANNEL_LAYER
+from .layers import DEFAULT_CHANNEL_LAYER, get_channel_layer
 from .options import resolve_options
+from .supervisor import child_started, process_index, tell_ready
 
 if TYPE_CHECKING:
     from .listeners import Listener
@@ -140,8 +141,14 @@ class ProtocolServer(Host):
                 self.alias,
                 type(self._layer).__name__,
             )
+        index = process_index()
         for spec in self.protocols:
             for listener in spec.listeners(self):
+                if index and not listener.in_every_process:
+                    logger.info(
+                        "%s: %s runs in the first process only.", spec.name, listener.describe()
+                    )
+                    continue
                 await listener.start(self)
                 self.listeners.append(listener)
                 logger.info("%s listening on %s", spec.name, listener.describe())
@@ -152,6 +159,12 @@ class ProtocolServer(Host):
             self.alias,
             self.mode,
         )
+        tell_ready()
+
+    def request_restart(self) -> None:
+        """Begin draining for a restart (SIGUSR1): WebSockets close with 1012, not 1001."""
+        self.restarting = True
+        self.request_stop()
 
     def request_stop(self) -> None:
         """Begin draining (SIGTERM and SIGINT call this)."""
@@ -194,6 +207,7 @@ class ProtocolServer(Host):
         if handle_signals:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self.loop.add_signal_handler(signum, self.request_stop)
+            self.loop.add_signal_handler(signal.SIGUSR1, self.request_restart)
         try:
             try:
                 await self.start()
@@ -205,6 +219,8 @@ class ProtocolServer(Host):
         except BaseException as error:
             self.error = self.error or error
         finally:
+            if handle_signals:
+                self.loop.remove_signal_handler(signal.SIGUSR1)
             for signum in (signal.SIGTERM, signal.SIGINT) if handle_signals else ():
                 self.loop.remove_signal_handler(signum)
                 # The work is done and the process is exiting: a repeated signal (a supervisor
@@ -252,6 +268,7 @@ def run_server(
     registry = registry or get_registry()
     names = list(protocols) if protocols else settings.protocols
     specs = registry.enabled_protocols(names)
+    child_started()
     loop = new_event_loop()
     reactor = install_reactor(loop)
     logger.debug("Running the asyncio reactor on %s.", type(loop).__name__)
@@ -275,3 +292,59 @@ def run_server(
     if server.error is not None:
         raise server.error
     return 0
+
+
+def run_processes(
+    count: int,
+    command_line: list[str],
+    protocols: Iterable[str] | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
+    alias: str = DEFAULT_CHANNEL_LAYER,
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+    asgi_app: Any = None,
+    mode: str | None = None,
+) -> int:
+    """``channels serve --processes N``: bind the listeners once, supervise N children.
+
+    Checks what one process would (settings, options, routing, endpoints), binds every
+    stream and datagram listener of the enabled protocols, then runs a
+    :class:`~channels_core.supervisor.Supervisor` whose children run *command_line* (the
+    ``channels`` arguments of this process) and adopt those sockets. Returns 0 once SIGTERM
+    or SIGINT has drained every child. Raises :class:`ImproperlyConfigured` when the layer
+    cannot carry groups and replies between processes (the memory layer).
+    """
+    from .plugins import get_registry
+    from .settings import get_settings
+    from .supervisor import Supervisor, bind_listeners, describe_sharing
+
+    settings = get_settings()
+    registry = get_registry()
+    specs = registry.enabled_protocols(list(protocols) if protocols else settings.protocols)
+    layer = get_channel_layer(alias)
+    if not layer.cross_process:
+        raise ImproperlyConfigured(
+            f"--processes {count} needs a layer that crosses processes, so that groups and "
+            f"reply channels reach every process; the layer {alias!r} is "
+            f"{type(layer).__name__}, which lives in one process. Use channels-ipc (the "
+            "processes of one machine) or channels-redis (several machines), or one process."
+        )
+    loop = new_event_loop()
+    try:
+        server = ProtocolServer(
+            settings,
+            registry,
+            specs,
+            options=options,
+            alias=alias,
+            loop=loop,
+            drain_timeout=drain_timeout,
+            asgi_app=asgi_app,
+            mode=mode,
+        )
+        listeners = [(spec, listener) for spec in specs for listener in spec.listeners(server)]
+        sockets = bind_listeners([listener for _, listener in listeners])
+    finally:
+        loop.close()
+    for spec, listener in listeners:
+        logger.info("%s: %s", spec.name, describe_sharing(listener, count))
+    return Supervisor(count, command_line, sockets, drain_timeout).run()

@@ -22,6 +22,7 @@ CHANNELS_KEYS = {
     "PLUGINS_BLOCK": "plugin entry-point names never to load",
     "OPTIONS": "per-protocol options: {protocol: {option: value}}",
     "SESSION_ENGINE": "the Django session engine for channel sessions (default: SESSION_ENGINE)",
+    "PROCESSES": "how many serving processes channels serve runs: 1 (default), N, or 'auto'",
 }
 LAYER_KEYS = {
     "BACKEND": "a registered layer name such as 'memory', or a dotted path to a layer class",
@@ -53,6 +54,7 @@ class ChannelsSettings:
     plugins_block: tuple[str, ...] = ()
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     session_engine: str | None = None
+    processes: int | str = 1
 
     def layer(self, alias: str) -> LayerSettings:
         """The settings of one layer alias, or a clear error listing the configured ones."""
@@ -160,6 +162,11 @@ def parse_settings(channel_layers: object = None, channels: object = None) -> Ch
             f"CHANNELS['OPTIONS'] is {options!r}; it must map protocol names to dicts of "
             "options, such as {'udp': {'max_datagram_size': 1200}}."
         )
+    processes = channels.get("PROCESSES", 1)
+    if processes != "auto":
+        from .supervisor import process_count
+
+        process_count(processes, "CHANNELS['PROCESSES']")
     engine = channels.get("SESSION_ENGINE")
     if engine is not None and not isinstance(engine, str):
         raise ImproperlyConfigured(
@@ -173,6 +180,7 @@ def parse_settings(channel_layers: object = None, channels: object = None) -> Ch
         plugins_block=block,
         options={name: dict(values) for name, values in options.items()},
         session_engine=engine,
+        processes=processes,
     )
 
 

@@ -130,6 +130,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: name a command.", file=sys.stderr)
         return EXIT_USAGE
+    # The command line as given, for what starts copies of this command (serve --processes).
+    args.command_line = argv
     try:
         return int(handler(args) or EXIT_OK)
     except ImproperlyConfigured as error:

@@ -148,7 +148,9 @@ def add_serve_command(cli: CommandRegistry) -> None:
     registry = cli.registry
 
     def serve(args: argparse.Namespace) -> int:
-        from ..server import run_server
+        from ..server import run_processes, run_server
+        from ..settings import get_settings
+        from ..supervisor import process_count, process_index
 
         alias = args.layer
         asgi_app = None
@@ -160,6 +162,20 @@ def add_serve_command(cli: CommandRegistry) -> None:
                     f"{app_alias!r}; give one of them."
                 )
             alias = alias or app_alias
+        where = "--processes" if args.processes is not None else "CHANNELS['PROCESSES']"
+        count = process_count(
+            args.processes if args.processes is not None else get_settings().processes, where
+        )
+        if count > 1 and process_index() is None:
+            return run_processes(
+                count,
+                args.command_line,
+                protocols=args.protocols,
+                options=protocol_overrides(args, registry),
+                alias=alias or "default",
+                drain_timeout=args.drain_timeout,
+                mode=args.mode,
+            )
         return run_server(
             protocols=args.protocols,
             options=protocol_overrides(args, registry),
@@ -196,6 +212,14 @@ def add_serve_command(cli: CommandRegistry) -> None:
         action="append",
         metavar="NAME",
         help="Serve this protocol (repeatable); replaces CHANNELS['PROTOCOLS'].",
+    )
+    server.add_argument(
+        "--processes",
+        default=None,
+        metavar="N",
+        help="Serve with N processes sharing the listeners (or 'auto': one per CPU), under a "
+        "parent that restarts them; SIGHUP replaces them one at a time. Replaces "
+        "CHANNELS['PROCESSES'] (default 1).",
     )
     server.add_argument(
         "--drain-timeout",

@@ -12,6 +12,8 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from .frames import GOING_AWAY, SERVICE_RESTART
+
 if TYPE_CHECKING:
     from .protocol import WebSocketProtocol
 
@@ -76,13 +78,15 @@ class Hub:
             self.loop.call_later(self.ping_interval, self._sweep) if self.connections else None
         )
 
-    def shutdown(self) -> None:
-        """Close every connection with 1001 (going away) and stop the keepalive sweep."""
+    def shutdown(self, restarting: bool = False) -> None:
+        """Close every connection with 1001 (going away), or 1012 (service restart) when the
+        server is restarting, and stop the keepalive sweep."""
         if self._sweeping is not None:
             self._sweeping.cancel()
             self._sweeping = None
+        code = SERVICE_RESTART if restarting else GOING_AWAY
         for connection in list(self.connections):
-            connection.going_away()
+            connection.going_away(code)
 
 
 def hub_for(server: Any) -> Hub:

@@ -196,9 +196,10 @@ def channels_startup(server) -> None:
 
 @hookimpl
 def channels_shutdown(server) -> None:
-    """Close every WebSocket with 1001 (going away)."""
+    """Close every WebSocket with 1001 (going away), or 1012 (service restart) when the
+    server drains for a restart: clients then reconnect at once, to another process."""
     from .hub import existing_hub
 
     hub = existing_hub(server)
     if hub is not None:
-        hub.shutdown()
+        hub.shutdown(restarting=server.restarting)

@@ -303,13 +303,14 @@ class WebSocketProtocol(Protocol):
             return
         write(self.transport, self.codec.ping())
 
-    def going_away(self) -> None:
-        """The server shuts down: close with 1001, or refuse a connection still opening."""
+    def going_away(self, code: int = GOING_AWAY) -> None:
+        """The server shuts down: close with *code* (1001, or 1012 for a restart), or refuse
+        a connection still opening."""
         if self.state == CONNECTING:
             self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "the server is shutting down")
         elif self.state == OPEN:
-            self.close_code = GOING_AWAY
-            write(self.transport, self.codec.close(GOING_AWAY))
+            self.close_code = code
+            write(self.transport, self.codec.close(code))
             self.state = CLOSING
             self.transport.loseConnection()
 

@@ -1,0 +1,470 @@
+"""``channels serve --processes N``: one parent, N serving children, the listeners bound once.
+
+The parent binds every stream and datagram listener of the enabled protocols itself (a
+``tcp:``, ``unix:`` or ``fd:`` endpoint, a UDP address), then starts N children running the
+same ``channels serve`` command line. Each child inherits the bound sockets and adopts them
+instead of binding (:func:`inherited_socket`), so they all accept on the same sockets and the
+kernel hands each new connection (or datagram) to one of them. The parent then only
+supervises:
+
+- a child that dies is logged with its exit status and replaced, after a back-off that grows
+  while it keeps dying (0.5 s, doubling, at most 30 s; reset once a child has run 30 s);
+- SIGTERM or SIGINT drains every child (each as one ``channels serve`` does) and exits 0;
+- SIGHUP replaces the children one at a time with fresh processes, which load the code anew:
+  the new child starts and says it is ready, then the old one drains as for a restart
+  (SIGUSR1: it stops accepting, finishes its work in flight, closes its WebSockets with 1012),
+  so the sockets are never without a process accepting;
+- a child whose parent dies (SIGKILL) is told by the kernel (``PR_SET_PDEATHSIG``) and
+  drains too, and checks at start-up that its parent is still there.
+
+Protocols with something only one process can hold (a serial device) run it in the first
+child only (``Listener.in_every_process``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from .listeners import Listener
+
+logger = logging.getLogger(__name__)
+
+ENV_SOCKETS = "CHANNELS_INHERITED_SOCKETS"
+ENV_INDEX = "CHANNELS_PROCESS_INDEX"
+ENV_READY = "CHANNELS_READY_FD"
+ENV_PARENT = "CHANNELS_PARENT_PID"
+
+CHILD_COMMAND = "import sys; from channels_core.cli import main; sys.exit(main())"
+# How long a new child may take to say it is ready, and how long a child that lived this long
+# counts as healthy again (its back-off starts over).
+READY_TIMEOUT = 60.0
+HEALTHY_AFTER = 30.0
+BACKOFF_FIRST, BACKOFF_MOST = 0.5, 30.0
+# What the parent waits for after the drain timeout before it kills a child still draining.
+KILL_GRACE = 15.0
+PR_SET_PDEATHSIG = 1
+
+
+def process_count(value: object, where: str = "--processes") -> int:
+    """A number of processes: a whole number of 1 or more, or ``"auto"`` (one per CPU)."""
+    cpus = os.cpu_count() or 1
+    if value == "auto":
+        return cpus
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ImproperlyConfigured(
+            f"{where} is {value!r}; give a whole number of processes of 1 or more, or 'auto' "
+            f"for one per CPU ({cpus} here)."
+        )
+    return value
+
+
+# In a child ---------------------------------------------------------------------------------
+
+
+def process_index() -> int | None:
+    """This process's index among the parent's children, or None when it has no parent."""
+    index = os.environ.get(ENV_INDEX)
+    return int(index) if index is not None else None
+
+
+def inherited_socket(key: str) -> int | None:
+    """The file descriptor of the socket the parent bound for *key*, or None."""
+    sockets = os.environ.get(ENV_SOCKETS)
+    if not sockets:
+        return None
+    return json.loads(sockets).get(key)
+
+
+def stream_key(endpoint: str) -> str:
+    """The key of a stream listener's socket."""
+    return f"stream {endpoint}"
+
+
+def datagram_key(interface: str, port: int) -> str:
+    """The key of a datagram listener's socket."""
+    return f"udp {interface} {port}"
+
+
+def child_started() -> None:
+    """In a child: die with the parent, and make sure it is still there."""
+    parent = os.environ.get(ENV_PARENT)
+    if parent is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):
+        raise ImproperlyConfigured(
+            f"The parent process {parent} of this channels serve child is gone; exiting."
+        )
+
+
+def tell_ready() -> None:
+    """In a child: tell the parent its listeners are up (no-op without a parent)."""
+    fd = os.environ.pop(ENV_READY, None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.write(int(fd), b"r")
+            os.close(int(fd))
+
+
+# In the parent --------------------------------------------------------------------------------
+
+
+def _endpoint_parts(endpoint: str) -> tuple[str, list[str], dict[str, str]]:
+    """A Twisted endpoint string's type, positional arguments and keyword arguments."""
+    parts, current, escaped = [], "", False
+    for char in endpoint:
+        if escaped:
+            current += char
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    kind, arguments = parts[0].lower(), parts[1:]
+    positional = [part for part in arguments if "=" not in part]
+    keywords = dict(part.split("=", 1) for part in arguments if "=" in part)
+    return kind, positional, keywords
+
+
+def bind_stream(endpoint: str) -> socket.socket:
+    """A listening socket for *endpoint* (``tcp:``, ``unix:`` or ``fd:``), for the children."""
+    kind, positional, keywords = _endpoint_parts(endpoint)
+    backlog = int(keywords.get("backlog", 50))
+    try:
+        if kind in ("tcp", "tcp6"):
+            port = int(keywords.get("port", positional[0] if positional else 0))
+            interface = keywords.get("interface", "::" if kind == "tcp6" else "")
+            family = socket.AF_INET6 if kind == "tcp6" or ":" in interface else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((interface, port))
+        elif kind == "unix":
+            path = keywords.get("address", positional[0] if positional else "")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(path)
+            if "mode" in keywords:
+                os.chmod(path, int(keywords["mode"], 8))
+        elif kind == "fd":
+            return socket.socket(fileno=os.dup(int(keywords["fileno"])))
+        else:
+            raise ImproperlyConfigured(
+                f"--processes cannot share the endpoint {endpoint!r} between processes: use a "
+                "tcp:, unix: or fd: endpoint (terminate TLS in front of the processes), or "
+                "serve it with --processes 1."
+            )
+        sock.listen(backlog)
+    except (OSError, ValueError, IndexError, KeyError) as error:
+        raise ImproperlyConfigured(
+            f"Cannot listen on {endpoint!r} for the processes: {error}. Pick another port or "
+            "address, or stop the process that holds it."
+        ) from error
+    return sock
+
+
+def bind_datagram(interface: str, port: int) -> socket.socket:
+    """A bound UDP socket for the children to share."""
+    family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((interface, port))
+    except OSError as error:
+        sock.close()
+        raise ImproperlyConfigured(
+            f"Cannot listen for UDP on {interface}:{port} for the processes: {error}. Pick "
+            "another port or address."
+        ) from error
+    return sock
+
+
+def bind_listeners(listeners: list[Listener]) -> dict[str, socket.socket]:
+    """Bind the sockets of *listeners* once, by the key each child adopts them under."""
+    from .listeners import DatagramListener, StreamListener
+
+    bound: dict[str, socket.socket] = {}
+    try:
+        for listener in listeners:
+            if isinstance(listener, StreamListener):
+                bound[stream_key(listener.endpoint)] = bind_stream(listener.endpoint)
+            elif isinstance(listener, DatagramListener):
+                key = datagram_key(listener.interface, listener.requested_port)
+                bound[key] = bind_datagram(listener.interface, listener.requested_port)
+    except BaseException:
+        for sock in bound.values():
+            sock.close()
+        raise
+    for sock in bound.values():
+        sock.set_inheritable(True)
+    return bound
+
+
+def describe_sharing(listener: Listener, count: int) -> str:
+    """What *count* processes do with *listener*, for the parent's start-up log."""
+    from .listeners import DatagramListener, StreamListener
+
+    if isinstance(listener, StreamListener):
+        return f"{listener.endpoint} is bound once; the {count} processes accept on it"
+    if isinstance(listener, DatagramListener):
+        return (
+            f"udp {listener.interface}:{listener.requested_port} is one socket the {count} "
+            "processes share: each datagram goes to one of them, so one client's datagrams "
+            "may reach several, and rate limits count per process"
+        )
+    if not listener.in_every_process:
+        return f"{listener.describe()} runs in the first process only"
+    return f"{listener.describe()} runs in each of the {count} processes"
+
+
+@dataclass
+class Child:
+    """One serving child: its index, process, readiness pipe and start time."""
+
+    index: int
+    process: subprocess.Popen
+    ready: int | None
+    started: float
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def _status(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"status {code}"
+
+
+class Supervisor:
+    """The parent of ``channels serve --processes N``; see the module docstring."""
+
+    def __init__(
+        self, count: int, arguments: list[str], sockets: dict[str, socket.socket], drain: float
+    ) -> None:
+        self.count = count
+        self.arguments = arguments
+        self.sockets = sockets
+        self.drain_timeout = drain
+        self.children: dict[int, Child] = {}
+        self.failures: dict[int, int] = {}
+        self.restart_at: dict[int, float] = {}
+        self.stopping = False
+        self.reload_requested = False
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+
+    # Signals -------------------------------------------------------------------------------
+
+    def _on_stop(self, signum: int, frame: Any) -> None:
+        if not self.stopping:
+            logger.info("%s: draining every process.", signal.Signals(signum).name)
+        self.stopping = True
+
+    def _on_reload(self, signum: int, frame: Any) -> None:
+        self.reload_requested = True
+
+    def _install_signals(self) -> None:
+        signal.set_wakeup_fd(self._wake_write)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        # Only to wake the loop when a child ends.
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+
+    # Children ------------------------------------------------------------------------------
+
+    def _spawn(self, index: int) -> Child:
+        read, write = os.pipe()
+        fds = {key: sock.fileno() for key, sock in self.sockets.items()}
+        env = {
+            **os.environ,
+            ENV_SOCKETS: json.dumps(fds),
+            ENV_INDEX: str(index),
+            ENV_READY: str(write),
+            ENV_PARENT: str(os.getpid()),
+        }
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", CHILD_COMMAND, *self.arguments],
+                env=env,
+                pass_fds=[*fds.values(), write],
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            os.close(write)
+        logger.info("Started process %d (pid %d).", index, process.pid)
+        return Child(index, process, read, time.monotonic())
+
+    def _wait_ready(self, child: Child, timeout: float = READY_TIMEOUT) -> bool:
+        """Wait for *child* to say it is ready; False if it died, timed out or a stop came."""
+        deadline = time.monotonic() + timeout
+        while not self.stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            readable, _, _ = select.select([child.ready, self._wake_read], [], [], remaining)
+            self._drain_wake()
+            if child.ready in readable:
+                said = os.read(child.ready, 1)
+                self._close_ready(child)
+                return bool(said)
+        return False
+
+    def _close_ready(self, child: Child) -> None:
+        if child.ready is not None:
+            os.close(child.ready)
+            child.ready = None
+
+    def _drain_wake(self) -> None:
+        """Empty the wake-up pipe the signal handlers write to."""
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_read, 512):
+                pass
+
+    def _reap(self) -> None:
+        """Notice children that ended; schedule a replacement for each (with back-off)."""
+        for index, child in list(self.children.items()):
+            code = child.process.poll()
+            if code is None:
+                continue
+            del self.children[index]
+            self._close_ready(child)
+            if self.stopping:
+                continue
+            lived = time.monotonic() - child.started
+            if lived >= HEALTHY_AFTER:
+                self.failures[index] = 0
+            self.failures[index] = self.failures.get(index, 0) + 1
+            delay = min(BACKOFF_MOST, BACKOFF_FIRST * 2 ** (self.failures[index] - 1))
+            logger.warning(
+                "Process %d (pid %d) exited with %s after %.1f s; starting another in %.1f s.",
+                index,
+                child.pid,
+                _status(code),
+                lived,
+                delay,
+            )
+            self.restart_at[index] = time.monotonic() + delay
+
+    def _restart_due(self) -> None:
+        now = time.monotonic()
+        for index, when in list(self.restart_at.items()):
+            if when <= now and not self.stopping:
+                del self.restart_at[index]
+                self.children[index] = self._spawn(index)
+
+    def _rolling_restart(self) -> None:
+        """Replace each child by a fresh one: start it, wait until ready, retire the old."""
+        logger.info("SIGHUP: replacing the %d processes one at a time.", self.count)
+        for index in range(self.count):
+            if self.stopping:
+                return
+            old = self.children.get(index)
+            fresh = self._spawn(index)
+            if not self._wait_ready(fresh):
+                if self.stopping:
+                    self.children.setdefault(index, fresh)
+                    return
+                logger.error(
+                    "The new process %d (pid %d) did not become ready; keeping the old one "
+                    "and stopping the restart.",
+                    index,
+                    fresh.pid,
+                )
+                _stop(fresh.process, self.drain_timeout)
+                return
+            self.children[index] = fresh
+            self.failures[index] = 0
+            if old is not None:
+                # SIGUSR1: drain as for a restart (WebSockets close with 1012).
+                old.process.send_signal(signal.SIGUSR1)
+                _wait(old.process, self.drain_timeout + KILL_GRACE)
+                self._close_ready(old)
+        logger.info("Every process was replaced.")
+
+    # The loop ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start the children, supervise them until SIGTERM or SIGINT, drain them; 0."""
+        self._install_signals()
+        try:
+            for index in range(self.count):
+                self.children[index] = self._spawn(index)
+            for child in list(self.children.values()):
+                self._wait_ready(child)
+            logger.info(
+                "Serving with %d processes (pids %s).",
+                self.count,
+                ", ".join(str(child.pid) for child in self.children.values()),
+            )
+            while not self.stopping:
+                self._reap()
+                if self.reload_requested:
+                    self.reload_requested = False
+                    self._rolling_restart()
+                    continue
+                self._restart_due()
+                select.select([self._wake_read], [], [], 0.5)
+                self._drain_wake()
+        finally:
+            self._stop_children()
+            for sock in self.sockets.values():
+                sock.close()
+            signal.set_wakeup_fd(-1)
+        logger.info("Every process stopped.")
+        return 0
+
+    def _stop_children(self) -> None:
+        children = list(self.children.values())
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.drain_timeout + KILL_GRACE
+        for child in children:
+            _wait(child.process, max(0.0, deadline - time.monotonic()))
+            self._close_ready(child)
+
+
+def _wait(process: subprocess.Popen, timeout: float) -> None:
+    """Wait for *process* to end; kill it after *timeout* seconds."""
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        logger.warning("Process pid %d did not finish draining; killing it.", process.pid)
+        process.kill()
+        process.wait()
+
+
+def _stop(process: subprocess.Popen, drain_timeout: float) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    _wait(process, drain_timeout + KILL_GRACE)

@@ -1,0 +1,10 @@
+"""The routing of the --processes test project."""
+
+from channels_core import route_class
+
+from .consumers import Room, Who
+
+channel_routing = [
+    route_class(Who, path=r"^/who/$"),
+    route_class(Room, path=r"^/ws/room/$"),
+]

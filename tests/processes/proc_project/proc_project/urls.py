@@ -1,0 +1,3 @@
+"""No Django views: every path the test uses is routed."""
+
+urlpatterns = []

@@ -1,0 +1,239 @@
+"""``channels serve --processes N``: real parents and children on one IPC layer.
+
+The parent binds the listeners once and its children share them; groups reach members in
+every child; a child that dies is replaced; SIGHUP replaces the children one at a time with
+no failed request, every WebSocket closed with 1012 and the new code served; SIGKILL of the
+parent leaves no child behind; SIGTERM drains them all and exits 0.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from channels_core.testing.processes import start_process, wait_until
+from channels_ws.testing import WebSocketClient
+
+pytestmark = pytest.mark.slow
+
+PROJECT = Path(__file__).resolve().parent / "proc_project"
+LISTENING = r"http listening on tcp:0:interface=127\.0\.0\.1 → 127\.0\.0\.1:(?P<port>\d+)"
+SERVING = r"Serving with (?P<count>\d+) processes \(pids (?P<pids>[\d, ]+)\)"
+TIMEOUT = 30
+
+
+def serve(tmp_path: Path, *args: str, backend: str = "ipc", version: str = "v1"):
+    """``channels serve --processes ...`` of the test project, on a free port."""
+    version_file = tmp_path / "version"
+    version_file.write_text(version)
+    return start_process(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from channels_core.cli import main; sys.exit(main())",
+            *("--pythonpath", PROJECT, "--settings", "proc_project.settings", "serve"),
+            *("--endpoint", "tcp:0:interface=127.0.0.1", "--drain-timeout", "5", *args),
+        ],
+        env={
+            "PROC_DATA": str(tmp_path / "ipc"),
+            "PROC_VERSION_FILE": str(version_file),
+            "PROC_BACKEND": backend,
+        },
+    )
+
+
+def started(process) -> tuple[int, list[int]]:
+    """The shared port and the children's pids, once every child is ready."""
+    port = int(process.wait_for_line(LISTENING, TIMEOUT).group("port"))
+    pids = process.wait_for_line(SERVING, TIMEOUT).group("pids")
+    return port, [int(pid) for pid in pids.split(", ")]
+
+
+def who(port: int) -> dict:
+    """GET /who/ on a new connection: the answering process's version and pid."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        connection.request("GET", "/who/", headers={"Connection": "close"})
+        reply = connection.getresponse()
+        assert reply.status == 200
+        return json.loads(reply.read())
+    finally:
+        connection.close()
+
+
+def pids_answering(port: int, wanted: set[int], tries: int = 400) -> set[int]:
+    """The pids that answered, asking until every one of *wanted* did (or *tries* ran out)."""
+    seen: set[int] = set()
+    for _ in range(tries):
+        seen.add(who(port)["pid"])
+        if wanted <= seen:
+            break
+    return seen
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); its state in /proc says it is gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [("0", "0"), ("-1", "-1"), ("abc", "'abc'"), ("1.5", "'1.5'")]
+)
+def test_a_bad_process_count_is_one_sentence(tmp_path, value, shown):
+    with serve(tmp_path, "--processes", value) as server:
+        assert server.popen.wait(TIMEOUT) == 1
+        assert (
+            f"--processes is {shown}; give a whole number of processes of 1 or more, or 'auto'"
+            in server.output
+        )
+        assert "Traceback" not in server.output
+
+
+def test_the_memory_layer_is_refused_with_several_processes(tmp_path):
+    with serve(tmp_path, "--processes", "2", backend="memory") as server:
+        assert server.popen.wait(TIMEOUT) == 1
+        assert "--processes 2 needs a layer that crosses processes" in server.output
+        assert "Use channels-ipc" in server.output
+        assert "channels-redis" in server.output
+
+
+def test_the_processes_share_the_port_and_the_groups(tmp_path):
+    with serve(tmp_path, "--processes", "2") as server:
+        port, pids = started(server)
+        assert len(set(pids)) == 2
+        # The kernel spreads new connections over the children sharing the socket.
+        assert pids_answering(port, set(pids)) == set(pids)
+        # WebSocket members of one group in both children: a group send reaches them all.
+        clients, where = [], set()
+        try:
+            while where != set(pids) and len(clients) < 40:
+                client = WebSocketClient.connect(port, "/ws/room/")
+                clients.append(client)
+                client.send_text("pid")
+                where.add(int(client.receive()))
+            assert where == set(pids)
+            clients[0].send_text("hello everyone")
+            for client in clients:
+                assert client.receive() == "room: hello everyone"
+        finally:
+            for client in clients:
+                client.sock.close()
+        assert server.terminate() == 0
+        assert not any(alive(pid) for pid in pids)
+
+
+def test_a_child_that_dies_is_replaced(tmp_path):
+    with serve(tmp_path, "--processes", "2") as server:
+        port, pids = started(server)
+        os.kill(pids[0], signal.SIGKILL)
+        line = server.wait_for_line(
+            rf"Process \d \(pid {pids[0]}\) exited with signal SIGKILL after [\d.]+ s; "
+            r"starting another in 0\.5 s\.",
+            TIMEOUT,
+        )
+        assert line
+
+        def replacement() -> int | None:
+            started_pids = re.findall(r"Started process \d \(pid (\d+)\)", server.output)
+            fresh = {int(pid) for pid in started_pids} - set(pids)
+            return fresh.pop() if fresh else None
+
+        fresh = wait_until(replacement, "a replacement process", TIMEOUT)
+        wait_until(
+            lambda: fresh in pids_answering(port, {fresh, pids[1]}, tries=50),
+            "the replacement answering",
+            TIMEOUT,
+        )
+        assert server.terminate() == 0
+
+
+def test_sighup_replaces_the_processes_without_a_failed_request(tmp_path):
+    with serve(tmp_path, "--processes", "2") as server:
+        port, old_pids = started(server)
+        clients = [WebSocketClient.connect(port, "/ws/room/") for _ in range(50)]
+        failures: list[BaseException] = []
+        answers: list[dict] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            while not stop.is_set():
+                try:
+                    answers.append(who(port))
+                except BaseException as error:  # every failure counts
+                    failures.append(error)
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        try:
+            wait_until(lambda: len(answers) > 20, "requests before the restart", TIMEOUT)
+            (tmp_path / "version").write_text("v2")
+            server.popen.send_signal(signal.SIGHUP)
+            server.wait_for_line("Every process was replaced.", TIMEOUT)
+            during = len(answers)
+            wait_until(lambda: len(answers) > during + 20, "requests after it", TIMEOUT)
+        finally:
+            stop.set()
+            loader.join(TIMEOUT)
+        codes = []
+        for client in clients:
+            codes.append(client.wait_closed())
+            client.sock.close()
+        assert failures == []
+        assert codes == [1012] * 50
+        new_pids = {answer["pid"] for answer in answers[-10:]}
+        assert not new_pids & set(old_pids)
+        assert {answer["version"] for answer in answers[-10:]} == {"v2"}
+        assert not any(alive(pid) for pid in old_pids)
+        assert server.terminate() == 0
+
+
+def test_sigkill_of_the_parent_leaves_no_child(tmp_path):
+    with serve(tmp_path, "--processes", "2") as server:
+        _, pids = started(server)
+        server.popen.send_signal(signal.SIGKILL)
+        server.popen.wait(TIMEOUT)
+        wait_until(lambda: not any(alive(pid) for pid in pids), "the children gone", TIMEOUT)
+
+
+def test_auto_is_one_process_per_cpu(tmp_path):
+    with serve(tmp_path, "--processes", "auto") as server:
+        _, pids = started(server)
+        assert len(pids) == (os.cpu_count() or 1)
+        assert re.search(r"Started process 0 \(pid \d+\)", server.output)
+        assert server.terminate() == 0
+
+
+def test_a_child_that_keeps_dying_backs_off(tmp_path):
+    with serve(tmp_path, "--processes", "2") as server:
+        port, pids = started(server)
+        # New children cannot import the code any more: each dies at start-up.
+        (tmp_path / "version").unlink()
+        os.kill(pids[0], signal.SIGKILL)
+        server.wait_for_line(r"with signal SIGKILL after [\d.]+ s; starting another in 0\.5 s")
+        # Each replacement dies in turn, and waits twice as long as the one before it.
+        for delay in ("1.0", "2.0"):
+            server.wait_for_line(
+                rf"exited with status 1 after [\d.]+ s; starting another in {delay} s", TIMEOUT
+            )
+        # The code is back: the next replacement serves, the other child served all along.
+        (tmp_path / "version").write_text("v3")
+        wait_until(
+            lambda: "v3" in {who(port)["version"] for _ in range(20)}, "the code back", TIMEOUT
+        )
+        assert pids[1] in pids_answering(port, {pids[1]})
+        assert server.terminate() == 0

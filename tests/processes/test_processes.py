@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -236,4 +237,32 @@ def test_a_child_that_keeps_dying_backs_off(tmp_path):
             lambda: "v3" in {who(port)["version"] for _ in range(20)}, "the code back", TIMEOUT
         )
         assert pids[1] in pids_answering(port, {pids[1]})
+        assert server.terminate() == 0
+
+
+def test_udp_datagrams_are_shared_by_the_processes(tmp_path):
+    with serve(
+        tmp_path,
+        "--processes",
+        "2",
+        *("--protocol", "http", "--protocol", "websocket", "--protocol", "udp"),
+        *("--udp", "127.0.0.1:0"),
+    ) as server:
+        _, pids = started(server)
+        port = int(
+            server.wait_for_line(r"udp listening on udp:0:interface=127\.0\.0\.1 → "
+                                 r"127\.0\.0\.1:(?P<port>\d+)", TIMEOUT).group("port")
+        )  # fmt: skip
+        assert "is one socket the 2 processes share" in server.output
+        answered_by = set()
+        for number in range(40):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+                client.settimeout(TIMEOUT)
+                client.sendto(f"ping {number}".encode(), ("127.0.0.1", port))
+                data, _ = client.recvfrom(1024)
+            text, pid = data.decode().rsplit(" ", 1)
+            assert text == f"ping {number}"
+            answered_by.add(int(pid))
+        # Every datagram is answered, each by one of the children.
+        assert answered_by <= set(pids)
         assert server.terminate() == 0

@@ -29,3 +29,8 @@ class Room(WebsocketConsumer):
             self.send(text=str(os.getpid()))
         else:
             self.group_send("room", text=f"room: {text}")
+
+
+async def udp_pid(message):
+    """Answers a datagram with the datagram and the process id."""
+    await message.reply_channel.send({"data": message["data"] + f" {os.getpid()}".encode()})

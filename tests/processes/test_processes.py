@@ -31,7 +31,14 @@ SERVING = r"Serving with (?P<count>\d+) processes \(pids (?P<pids>[\d, ]+)\)"
 TIMEOUT = 30
 
 
-def serve(tmp_path: Path, *args: str, backend: str = "ipc", version: str = "v1"):
+def serve(
+    tmp_path: Path,
+    *args: str,
+    backend: str = "ipc",
+    version: str = "v1",
+    endpoint: str = "tcp:0:interface=127.0.0.1",
+    pass_fds: tuple[int, ...] = (),
+):
     """``channels serve --processes ...`` of the test project, on a free port."""
     version_file = tmp_path / "version"
     version_file.write_text(version)
@@ -41,13 +48,14 @@ def serve(tmp_path: Path, *args: str, backend: str = "ipc", version: str = "v1")
             "-c",
             "import sys; from channels_core.cli import main; sys.exit(main())",
             *("--pythonpath", PROJECT, "--settings", "proc_project.settings", "serve"),
-            *("--endpoint", "tcp:0:interface=127.0.0.1", "--drain-timeout", "5", *args),
+            *("--endpoint", endpoint, "--drain-timeout", "5", *args),
         ],
         env={
             "PROC_DATA": str(tmp_path / "ipc"),
             "PROC_VERSION_FILE": str(version_file),
             "PROC_BACKEND": backend,
         },
+        pass_fds=pass_fds,
     )
 
 
@@ -266,3 +274,53 @@ def test_udp_datagrams_are_shared_by_the_processes(tmp_path):
         # Every datagram is answered, each by one of the children.
         assert answered_by <= set(pids)
         assert server.terminate() == 0
+
+
+def unix_who(path: Path) -> dict:
+    """GET /who/ over the Unix socket *path*."""
+    with socket.socket(socket.AF_UNIX) as client:
+        client.settimeout(TIMEOUT)
+        client.connect(str(path))
+        client.sendall(b"GET /who/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := client.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    return json.loads(body)
+
+
+def test_a_unix_socket_keeps_its_path_and_mode_through_a_restart(tmp_path):
+    path = tmp_path / "channels.sock"
+    with serve(tmp_path, "--processes", "2", endpoint=f"unix:{path}:mode=660") as server:
+        server.wait_for_line(SERVING, TIMEOUT)
+        assert oct(path.stat().st_mode & 0o777) == "0o660"
+        assert unix_who(path)["version"] == "v1"
+        (tmp_path / "version").write_text("v2")
+        server.popen.send_signal(signal.SIGHUP)
+        server.wait_for_line("Every process was replaced.", TIMEOUT)
+        # The old children stopped accepting without removing the path the new ones share.
+        assert path.exists()
+        assert oct(path.stat().st_mode & 0o777) == "0o660"
+        assert unix_who(path)["version"] == "v2"
+        assert server.terminate() == 0
+
+
+def test_an_inherited_listening_socket_is_served(tmp_path):
+    # --fd / fd:fileno=N: a socket this process bound and the server inherits (systemd).
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    try:
+        endpoint = f"fd:fileno={listening.fileno()}"
+        with serve(tmp_path, endpoint=endpoint, pass_fds=(listening.fileno(),)) as server:
+            server.wait_for_line("Channels server ready", TIMEOUT)
+            assert who(port)["version"] == "v1"
+            assert server.terminate() == 0
+        with serve(
+            tmp_path, "--processes", "2", endpoint=endpoint, pass_fds=(listening.fileno(),)
+        ) as server:
+            server.wait_for_line(SERVING, TIMEOUT)
+            assert who(port)["version"] == "v1"
+            assert server.terminate() == 0
+    finally:
+        listening.close()

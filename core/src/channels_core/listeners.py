@@ -37,7 +37,7 @@ from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
 from .exceptions import ImproperlyConfigured
-from .supervisor import datagram_key, inherited_socket, stream_key
+from .supervisor import datagram_key, endpoint_parts, inherited_socket, stream_key
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +129,24 @@ class StreamListener(PortListener):
         self.endpoint = endpoint
         self.factory = factory
         self.port: IListeningPort | None = None
+        # An adopted Unix socket: closing its port would remove the path others listen on.
+        self._unlinks_path = False
 
     async def start(self, server: ProtocolServer) -> None:
-        """Parse the endpoint and listen on it."""
+        """Parse the endpoint and listen on it (or adopt the socket it names, or the one the
+        parent of ``--processes`` bound for it)."""
         from twisted.internet.endpoints import serverFromString
 
+        kind, positional, keywords = endpoint_parts(self.endpoint)
+        # channels serve --processes: the parent bound it; every child accepts on it.
+        inherited = inherited_socket(stream_key(self.endpoint))
+        if inherited is None and kind == "fd":
+            inherited = self._descriptor(
+                keywords.get("fileno", positional[0] if positional else "")
+            )
+        if inherited is not None:
+            self._adopt(server, inherited, int(keywords.get("backlog", 50)))
+            return
         try:
             endpoint = serverFromString(server.reactor, self.endpoint)
         except (ValueError, TypeError, KeyError) as error:
@@ -164,11 +177,6 @@ class StreamListener(PortListener):
                 f"OpenSSL refuses ({error}); give privateKey= and certKey= a PEM private key "
                 "and the PEM certificate that matches it."
             ) from error
-        inherited = inherited_socket(stream_key(self.endpoint))
-        if inherited is not None:
-            # channels serve --processes: the parent bound it; every child accepts on it.
-            self.port = server.reactor.adoptStreamPort(inherited, _family(inherited), self.factory)
-            return
         try:
             self.port = await _wait(server, endpoint.listen(self.factory))
         except CannotListenError as error:
@@ -176,6 +184,46 @@ class StreamListener(PortListener):
                 f"Cannot listen on {self.endpoint!r}: {error.socketError}. Pick another port "
                 "or address, or stop the process that holds it."
             ) from error
+
+    def _descriptor(self, fileno: str) -> int:
+        """The listening socket an ``fd:fileno=N`` endpoint names, checked."""
+        try:
+            fd = int(fileno)
+            os.fstat(fd)
+        except (ValueError, OSError) as error:
+            raise ImproperlyConfigured(
+                f"The endpoint {self.endpoint!r} names no open file descriptor ({error}); "
+                "give fd:fileno=N the number of a listening socket this process inherited."
+            ) from error
+        return fd
+
+    def _adopt(self, server: ProtocolServer, fd: int, backlog: int) -> None:
+        """Accept on the listening socket *fd*, as it was bound (mode and backlog kept)."""
+        family = _family(fd)
+        path = mode = None
+        if family == socket.AF_UNIX:
+            probe = socket.socket(fileno=os.dup(fd))
+            path = probe.getsockname()
+            probe.close()
+            mode = os.stat(path).st_mode & 0o777 if isinstance(path, str) and path else None
+        self.port = server.reactor.adoptStreamPort(fd, family, self.factory)
+        # Twisted listens again with its own backlog, and opens a Unix socket to everyone.
+        self.port.socket.listen(backlog)
+        if mode is not None:
+            os.chmod(path, mode)
+        self._unlinks_path = family == socket.AF_UNIX
+
+    async def stop(self, server: ProtocolServer) -> None:
+        """Stop listening; connections already open stay open.
+
+        An adopted Unix socket only stops accepting: closing it would remove its path, which
+        the other processes sharing it (and their replacements) still listen on.
+        """
+        if self.port is not None and self._unlinks_path:
+            self.port.stopReading()
+            self.port = None
+            return
+        await super().stop(server)
 
     def describe(self) -> str:
         """``endpoint → host:port`` once started."""

@@ -129,7 +129,7 @@ def tell_ready() -> None:
 # In the parent --------------------------------------------------------------------------------
 
 
-def _endpoint_parts(endpoint: str) -> tuple[str, list[str], dict[str, str]]:
+def endpoint_parts(endpoint: str) -> tuple[str, list[str], dict[str, str]]:
     """A Twisted endpoint string's type, positional arguments and keyword arguments."""
     parts, current, escaped = [], "", False
     for char in endpoint:
@@ -152,7 +152,7 @@ def _endpoint_parts(endpoint: str) -> tuple[str, list[str], dict[str, str]]:
 
 def bind_stream(endpoint: str) -> socket.socket:
     """A listening socket for *endpoint* (``tcp:``, ``unix:`` or ``fd:``), for the children."""
-    kind, positional, keywords = _endpoint_parts(endpoint)
+    kind, positional, keywords = endpoint_parts(endpoint)
     backlog = int(keywords.get("backlog", 50))
     try:
         if kind in ("tcp", "tcp6"):

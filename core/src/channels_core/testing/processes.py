@@ -162,8 +162,10 @@ def start_process(
     args: Sequence[str | os.PathLike],
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> RunningProcess:
-    """Start *args* with output collected; *env* is added to this process's environment."""
+    """Start *args* with output collected; *env* is added to this process's environment, and
+    the file descriptors *pass_fds* are inherited (a listening socket for ``--fd``)."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8", **(env or {})}
     popen = subprocess.Popen(
         [str(arg) for arg in args],
@@ -172,6 +174,7 @@ def start_process(
         stdin=subprocess.DEVNULL,
         env=full_env,
         cwd=cwd,
+        pass_fds=tuple(pass_fds),
         text=True,
         encoding="utf-8",
         errors="replace",

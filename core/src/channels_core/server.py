@@ -78,6 +78,9 @@ class ProtocolServer(Host):
     """
 
     kind = "server"
+    #: The signal that drains for a restart (WebSockets close with 1012); None for none, as
+    #: under Gunicorn, whose arbiter sends SIGUSR1 to have log files reopened.
+    restart_signal: signal.Signals | None = signal.SIGUSR1
 
     def __init__(
         self,
@@ -207,7 +210,8 @@ class ProtocolServer(Host):
         if handle_signals:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self.loop.add_signal_handler(signum, self.request_stop)
-            self.loop.add_signal_handler(signal.SIGUSR1, self.request_restart)
+            if self.restart_signal is not None:
+                self.loop.add_signal_handler(self.restart_signal, self.request_restart)
         try:
             try:
                 await self.start()
@@ -219,8 +223,8 @@ class ProtocolServer(Host):
         except BaseException as error:
             self.error = self.error or error
         finally:
-            if handle_signals:
-                self.loop.remove_signal_handler(signal.SIGUSR1)
+            if handle_signals and self.restart_signal is not None:
+                self.loop.remove_signal_handler(self.restart_signal)
             for signum in (signal.SIGTERM, signal.SIGINT) if handle_signals else ():
                 self.loop.remove_signal_handler(signum)
                 # The work is done and the process is exiting: a repeated signal (a supervisor
@@ -229,7 +233,7 @@ class ProtocolServer(Host):
             self.reactor.stop()
 
 
-def _log_twisted_to_stdlib() -> None:
+def log_twisted_to_stdlib() -> None:
     """Send Twisted's log events (unhandled errors in protocols) to :mod:`logging`."""
     from twisted.logger import STDLibLogObserver, globalLogBeginner
 
@@ -272,7 +276,7 @@ def run_server(
     loop = new_event_loop()
     reactor = install_reactor(loop)
     logger.debug("Running the asyncio reactor on %s.", type(loop).__name__)
-    _log_twisted_to_stdlib()
+    log_twisted_to_stdlib()
     server = ProtocolServer(
         settings,
         registry,

@@ -16,6 +16,11 @@ these calls, and nothing else of the kernel's:
   (a reply still owed), which draining waits for, within the drain timeout, before the
   process shuts down, as it waits for the consumers running in-process.
 
+What the host does it also counts, in plain integers where it already does the work (reply
+channels opened and closed, events emitted, replies handled, refusals), for an observer such
+as a metrics plugin to read when it likes through :attr:`Host.counters`: nothing is called
+per message on anyone's behalf.
+
 :class:`~channels_core.server.ProtocolServer` (``channels serve``) is a host with listeners
 and a Twisted reactor; :class:`~channels_core.application.ChannelsApplication` (consumers
 served by another ASGI server) is a host without listeners.
@@ -29,9 +34,11 @@ import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from . import local
+from .counters import HostCounters, count, counted, reply_family
 from .exceptions import (
     ChannelFull,
     EventRefused,
@@ -45,6 +52,7 @@ from .names import check_channel_name, random_suffix
 from .settings import MODES
 
 if TYPE_CHECKING:
+    from .dispatch import Timing
     from .plugins import Registry
     from .protocols import ProtocolSpec
     from .settings import ChannelsSettings
@@ -132,7 +140,8 @@ class Host:
 
     Read-only attributes for plugins: ``settings``, ``registry``, ``alias``, ``mode``,
     ``loop``, ``drain_timeout``, ``draining`` (True once draining began), ``restarting``
-    (True when that drain is a restart) and ``kind`` (``"server"`` or ``"application"``).
+    (True when that drain is a restart), ``kind`` (``"server"`` or ``"application"``) and
+    ``counters`` (a :class:`~channels_core.counters.HostCounters`, for observers).
     """
 
     kind = "host"
@@ -166,6 +175,13 @@ class Host:
         #: rather than a shutdown: a protocol may tell its clients to come back at once
         #: (WebSocket close code 1012, "service restart", instead of 1001, "going away").
         self.restarting = False
+        #: What the host counted, for observers (a metrics plugin): see HostCounters.
+        self.counters = HostCounters(self)
+        # The count emit() keeps, without an attribute lookup more per event.
+        self._emitted = self.counters._emitted
+        # Layer sends' latency once observed (HostCounters.observe); None costs a send and a
+        # reply channel's opening one check.
+        self._send_timing: Timing | None = None
         self._layer = get_channel_layer(alias)
         self._dispatcher = None
         # An ASGI application served instead of the routing needs no routing to be set.
@@ -221,11 +237,17 @@ class Host:
             def handler(content: dict) -> None:
                 self.spawn(coroutine_function(content))
 
+        counters = self.counters
+        count(counters._opened, prefix)
+        if self._send_timing is not None:  # observed: count its replies too
+            handler = counted(handler, counters._replies, prefix)
         local.bind(name, handler, self.loop)
         return name
 
     def close_reply(self, name: str) -> None:
         """The connection of reply channel *name* is gone: later messages to it are dropped."""
+        if local.is_bound(name):
+            count(self.counters._closed, reply_family(name))
         local.unbind(name)
         closed = self._closed_replies.pop(name, None)
         if closed is not None and not closed.done():
@@ -256,7 +278,13 @@ class Host:
         event. A consumer's exception is logged and swallowed, unless *reraise* is true:
         then it propagates, for protocols that answer a failure (HTTP 500, WebSocket 1011).
         """
-        # One dict lookup, then the target's own coroutine: no coroutine of ours per event.
+        # One count and one dict lookup, then the target's own coroutine: no coroutine of ours
+        # per event. The count is inline: a call of count() would double its cost.
+        emitted = self._emitted
+        try:
+            emitted[channel] += 1
+        except KeyError:
+            emitted[channel] = 1
         return self._targets.get(channel, self._default)(channel, content, reraise=reraise)
 
     def emit_nowait(self, channel: str, content: dict) -> None:
@@ -330,16 +358,25 @@ class Host:
 
         Raises :class:`~channels_core.exceptions.EventRefused` when the layer refused it.
         """
+        timing = self._send_timing
+        if timing is not None:
+            started = perf_counter()
         try:
             await self._layer.send(channel, content)
         except (ChannelFull, LayerUnavailable) as error:
+            count(self.counters._refused, channel)
             raise EventRefused(channel, error) from error
+        finally:
+            if timing is not None:
+                timing.observe(perf_counter() - started)
 
     async def receive(self, channel: str) -> dict:
         """The next message on *channel* from the layer (for channels a protocol consumes,
         such as ``sms.send``); raises :class:`~channels_core.exceptions.LayerClosed` once the
         host has stopped."""
-        return await self._layer.receive(channel)
+        content = await self._layer.receive(channel)
+        count(self.counters._received, channel)
+        return content
 
     # Work in flight -----------------------------------------------------------------------
 

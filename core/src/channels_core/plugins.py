@@ -50,6 +50,7 @@ KNOWN_DISTRIBUTIONS = {
     "webrtc": "channels-webrtc",
     "udp": "channels-udp",
     "sms": "channels-sms",
+    "metrics": "channels-metrics",
     "memory": "channels-memory",
     "ipc": "channels-ipc",
     "redis": "channels-redis",

@@ -29,10 +29,12 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,6 +50,10 @@ ENV_SOCKETS = "CHANNELS_INHERITED_SOCKETS"
 ENV_INDEX = "CHANNELS_PROCESS_INDEX"
 ENV_READY = "CHANNELS_READY_FD"
 ENV_PARENT = "CHANNELS_PARENT_PID"
+#: A directory the children of one ``channels serve --processes`` share for that run (made
+#: empty at start, removed at exit): where a plugin keeps per-run files the processes share,
+#: such as channels-metrics's multiprocess files.
+ENV_RUN_DIR = "CHANNELS_RUN_DIR"
 
 CHILD_COMMAND = "import sys; from channels_core.cli import main; sys.exit(main())"
 # How long a new child may take to say it is ready, and how long a child that lived this long
@@ -85,12 +91,25 @@ def process_index() -> int | None:
     return int(index) if index is not None else None
 
 
+# How many of the sockets bound for each key this process has taken.
+_taken: dict[str, int] = {}
+
+
 def inherited_socket(key: str) -> int | None:
-    """The file descriptor of the socket the parent bound for *key*, or None."""
+    """The file descriptor of the next socket the parent bound for *key*, or None.
+
+    Two listeners on the same endpoint string (two ``tcp:0`` endpoints) have a socket each:
+    the children build their listeners in the parent's order and take them in turn.
+    """
     sockets = os.environ.get(ENV_SOCKETS)
     if not sockets:
         return None
-    return json.loads(sockets).get(key)
+    fds = json.loads(sockets).get(key, [])
+    taken = _taken.get(key, 0)
+    if taken >= len(fds):
+        return None
+    _taken[key] = taken + 1
+    return fds[taken]
 
 
 def stream_key(endpoint: str) -> str:
@@ -202,25 +221,32 @@ def bind_datagram(interface: str, port: int) -> socket.socket:
     return sock
 
 
-def bind_listeners(listeners: list[Listener]) -> dict[str, socket.socket]:
-    """Bind the sockets of *listeners* once, by the key each child adopts them under."""
+def bind_listeners(listeners: list[Listener]) -> dict[str, list[socket.socket]]:
+    """Bind the sockets of *listeners* once, in order, by the key each child adopts them
+    under."""
     from .listeners import DatagramListener, StreamListener
 
-    bound: dict[str, socket.socket] = {}
+    bound: dict[str, list[socket.socket]] = {}
     try:
         for listener in listeners:
             if isinstance(listener, StreamListener):
-                bound[stream_key(listener.endpoint)] = bind_stream(listener.endpoint)
+                key, sock = stream_key(listener.endpoint), bind_stream(listener.endpoint)
             elif isinstance(listener, DatagramListener):
                 key = datagram_key(listener.interface, listener.requested_port)
-                bound[key] = bind_datagram(listener.interface, listener.requested_port)
+                sock = bind_datagram(listener.interface, listener.requested_port)
+            else:
+                continue
+            sock.set_inheritable(True)
+            bound.setdefault(key, []).append(sock)
     except BaseException:
-        for sock in bound.values():
+        for sock in _every(bound):
             sock.close()
         raise
-    for sock in bound.values():
-        sock.set_inheritable(True)
     return bound
+
+
+def _every(bound: dict[str, list[socket.socket]]) -> list[socket.socket]:
+    return [sock for socks in bound.values() for sock in socks]
 
 
 def describe_sharing(listener: Listener, count: int) -> str:
@@ -267,7 +293,11 @@ class Supervisor:
     """The parent of ``channels serve --processes N``; see the module docstring."""
 
     def __init__(
-        self, count: int, arguments: list[str], sockets: dict[str, socket.socket], drain: float
+        self,
+        count: int,
+        arguments: list[str],
+        sockets: dict[str, list[socket.socket]],
+        drain: float,
     ) -> None:
         self.count = count
         self.arguments = arguments
@@ -278,6 +308,7 @@ class Supervisor:
         self.restart_at: dict[int, float] = {}
         self.stopping = False
         self.reload_requested = False
+        self.run_dir = tempfile.mkdtemp(prefix="channels-run-")
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
@@ -304,9 +335,10 @@ class Supervisor:
 
     def _spawn(self, index: int) -> Child:
         read, write = os.pipe()
-        fds = {key: sock.fileno() for key, sock in self.sockets.items()}
+        fds = {key: [sock.fileno() for sock in socks] for key, socks in self.sockets.items()}
         env = {
             **os.environ,
+            ENV_RUN_DIR: self.run_dir,
             ENV_SOCKETS: json.dumps(fds),
             ENV_INDEX: str(index),
             ENV_READY: str(write),
@@ -316,7 +348,7 @@ class Supervisor:
             process = subprocess.Popen(
                 [sys.executable, "-c", CHILD_COMMAND, *self.arguments],
                 env=env,
-                pass_fds=[*fds.values(), write],
+                pass_fds=[sock.fileno() for sock in _every(self.sockets)] + [write],
                 stdin=subprocess.DEVNULL,
             )
         finally:
@@ -437,8 +469,9 @@ class Supervisor:
                 self._drain_wake()
         finally:
             self._stop_children()
-            for sock in self.sockets.values():
+            for sock in _every(self.sockets):
                 sock.close()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
             signal.set_wakeup_fd(-1)
         logger.info("Every process stopped.")
         return 0

@@ -4,6 +4,8 @@ Every contender serves the same two consumers (``benchmarks/apps/``): an HTTP he
 an ``AsyncHttpConsumer`` and an ``AsyncWebsocketConsumer`` echo.
 
 - **ours**: ``channels serve`` (channels-http + channels-ws), from this interpreter's venv;
+- **ours-metrics**: the same with channels-metrics serving Prometheus text beside it, to
+  measure what the metrics cost (the table's ``metrics`` column: ours-metrics over ours);
 - **daphne** and **uvicorn** (uvloop, httptools) serving Django Channels 4.3, installed by this
   script into ``benchmarks/.venv-asgi-peers/`` when missing;
 - **bare**: httptools on uvloop, with a hand-written WebSocket echo: the ceiling of one Python
@@ -66,7 +68,7 @@ SERVER_CPU, LOAD_CPU = "0", "1"
 START_TIMEOUT = 60
 RUN_TIMEOUT = 300
 IDLE_CONNECTIONS = 5000
-CONTENDERS = ("ours", "daphne", "uvicorn", "bare")
+CONTENDERS = ("ours", "ours-metrics", "daphne", "uvicorn", "bare")
 MEASUREMENTS = ("http", "echo", "pingpong", "idle")
 # The figure each measurement reports, its label, the goal for ours, and whether less is better.
 FIGURES = {
@@ -97,9 +99,10 @@ def require_tools() -> str:
 
 def server_command(contender: str, port: int) -> tuple[list[str], dict[str, str]]:
     """The command line and extra environment that start *contender* on *port*."""
-    if contender == "ours":
+    if contender in ("ours", "ours-metrics"):
         endpoint = f"tcp:{port}:interface=127.0.0.1"
-        return channels_serve(APPS / "ours", "bench_ours.settings", "--endpoint", endpoint), {}
+        command = channels_serve(APPS / "ours", "bench_ours.settings", "--endpoint", endpoint)
+        return command, {"BENCH_METRICS": "1"} if contender == "ours-metrics" else {}
     peer_path = {"PYTHONPATH": str(APPS / "peer")}
     if contender == "daphne":
         command = [str(peer_bin() / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0"]
@@ -228,7 +231,7 @@ def print_table(result: dict) -> None:
     contenders = [c for c in CONTENDERS if c in medians]
     print(f"medians of {result['repeat']} runs each")
     header = f"{'measurement':<30}" + "".join(f"{c:>10}" for c in contenders)
-    print(header + f"{'ours/daphne':>13}{'ours/uvicorn':>14}{'goal':>8}")
+    print(header + f"{'ours/daphne':>13}{'ours/uvicorn':>14}{'metrics':>9}{'goal':>8}")
     for row, (_, label, goal, _) in FIGURES.items():
         values = [figure(medians, c, row) for c in contenders]
         if all(value is None for value in values):
@@ -239,6 +242,9 @@ def print_table(result: dict) -> None:
         for peer, width in (("daphne", 13), ("uvicorn", 14)):
             other = figure(medians, peer, row)
             ratios += f"{ours / other:>{width - 1}.2f}x" if ours and other else " " * width
+        # What channels-metrics costs: ours-metrics over ours (1.00x is free).
+        metrics = figure(medians, "ours-metrics", row)
+        ratios += f"{metrics / ours:>8.2f}x" if ours and metrics else " " * 9
         print(f"{label:<30}{cells}{ratios}{goal if goal is not None else '':>8}")
     print("\nCPU use during the run (server on CPU 0 / WebSocket generator on CPU 1):")
     for measurement in ("http", "echo", "pingpong"):

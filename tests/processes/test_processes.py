@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -324,3 +325,43 @@ def test_an_inherited_listening_socket_is_served(tmp_path):
             assert server.terminate() == 0
     finally:
         listening.close()
+
+
+def test_a_burst_of_connections_is_spread_over_the_processes(tmp_path):
+    # A burst that waits in the socket's queue (the children were busy: here, stopped) is
+    # shared by the children, rather than all landing in the first to run, where its
+    # keep-alive and WebSocket connections would stay.
+    with serve(tmp_path, "--processes", "2") as server:
+        port, pids = started(server)
+        clients: list[WebSocketClient] = []
+        lock = threading.Lock()
+
+        def connect() -> None:
+            client = WebSocketClient.connect(port, "/ws/room/")
+            with lock:
+                clients.append(client)
+
+        openers = [threading.Thread(target=connect) for _ in range(64)]
+        try:
+            # Both on one CPU, as on a busy machine.
+            for pid in pids:
+                os.sched_setaffinity(pid, {min(os.sched_getaffinity(0))})
+                os.kill(pid, signal.SIGSTOP)
+            for opener in openers:
+                opener.start()
+            time.sleep(0.5)  # the kernel completes the TCP handshakes and queues them
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+            for opener in openers:
+                opener.join(TIMEOUT)
+            where = []
+            for client in clients:
+                client.send_text("pid")
+                where.append(int(client.receive()))
+            assert len(where) == 64
+            assert set(where) == set(pids)
+            assert min(where.count(pid) for pid in pids) >= 8
+        finally:
+            for client in clients:
+                client.sock.close()
+        assert server.terminate() == 0

@@ -1,5 +1,7 @@
 """Settings of the benchmark project served by ``channels serve``."""
 
+import os
+
 SECRET_KEY = "http-ws-benchmark"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
@@ -10,3 +12,9 @@ CHANNEL_LAYERS = {
     "default": {"BACKEND": "memory", "ROUTING": "bench_ours.routing.channel_routing"},
 }
 CHANNELS = {"PROTOCOLS": ["http", "websocket"], "MODE": "inprocess"}
+
+# The ours-metrics contender of http_ws.py: the same server with channels-metrics serving
+# Prometheus text beside it (its counters observed, as when something scrapes it).
+if os.environ.get("BENCH_METRICS"):
+    CHANNELS["PROTOCOLS"].append("metrics")
+    CHANNELS["OPTIONS"] = {"metrics": {"listen": "127.0.0.1:0"}}

@@ -1,0 +1,3 @@
+"""No Django views: the benchmark only requests routed paths."""
+
+urlpatterns: list = []

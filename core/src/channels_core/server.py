@@ -242,6 +242,20 @@ def log_twisted_to_stdlib() -> None:
     )
 
 
+def _enabled(
+    protocols: Iterable[str] | None, registry: Registry | None = None
+) -> tuple[ChannelsSettings, Registry, list[ProtocolSpec]]:
+    """The settings, the registry and the specs of the protocols to serve: *protocols* by
+    name, else ``CHANNELS["PROTOCOLS"]``, else the default ones."""
+    from .plugins import get_registry
+    from .settings import get_settings
+
+    settings = get_settings()
+    registry = registry or get_registry()
+    names = list(protocols) if protocols else settings.protocols
+    return settings, registry, registry.enabled_protocols(names)
+
+
 def run_server(
     protocols: Iterable[str] | None = None,
     options: dict[str, dict[str, Any]] | None = None,
@@ -265,13 +279,7 @@ def run_server(
     Installs the asyncio reactor, so it can run once per process. Raises
     :class:`ImproperlyConfigured` for bad settings, options or endpoints.
     """
-    from .plugins import get_registry
-    from .settings import get_settings
-
-    settings = get_settings()
-    registry = registry or get_registry()
-    names = list(protocols) if protocols else settings.protocols
-    specs = registry.enabled_protocols(names)
+    settings, registry, specs = _enabled(protocols, registry)
     child_started()
     loop = new_event_loop()
     reactor = install_reactor(loop)
@@ -317,13 +325,9 @@ def run_processes(
     or SIGINT has drained every child. Raises :class:`ImproperlyConfigured` when the layer
     cannot carry groups and replies between processes (the memory layer).
     """
-    from .plugins import get_registry
-    from .settings import get_settings
     from .supervisor import Supervisor, bind_listeners, describe_sharing
 
-    settings = get_settings()
-    registry = get_registry()
-    specs = registry.enabled_protocols(list(protocols) if protocols else settings.protocols)
+    settings, registry, specs = _enabled(protocols)
     layer = get_channel_layer(alias)
     if not layer.cross_process:
         raise ImproperlyConfigured(

@@ -8,6 +8,8 @@ WebSocket message, so that the servers and not the load generators are the bottl
 
 - **ours-1**, **ours-2**: ``channels serve --processes 1`` and ``--processes 2`` (channels-http
   + channels-ws, in-process mode, an ``ipc`` layer in a fresh temporary directory per server);
+- **ours-2r**: ``--processes 2 --reuse-port``: a ``SO_REUSEPORT`` socket per process, the
+  kernel spreading connections by address hash, instead of the one socket ours-2's share;
 - **uvicorn-2**: ``uvicorn --workers 2`` (uvloop, httptools) and **granian-2**:
   ``granian --interface asgi --workers 2``, both serving Django Channels 4.3, installed by this
   script into ``benchmarks/.venv-asgi-workers/`` when missing.
@@ -69,14 +71,19 @@ PEER_VENV = HERE / ".venv-asgi-workers"
 # Installed in two steps, so that uvicorn still runs when Granian fails to install.
 PEER_REQUIREMENTS = {"uvicorn": ["channels==4.3.*", "uvicorn[standard]"], "granian": ["granian"]}
 PEER_APP = "work_peer.asgi:application"
-CONTENDERS = ("ours-1", "ours-2", "uvicorn-2", "granian-2")
+CONTENDERS = ("ours-1", "ours-2", "ours-2r", "uvicorn-2", "granian-2")
 MEASUREMENTS = ("http", "echo")
-WORKERS = {"ours-1": 1, "ours-2": 2, "uvicorn-2": 2, "granian-2": 2}
+WORKERS = {"ours-1": 1, "ours-2": 2, "ours-2r": 2, "uvicorn-2": 2, "granian-2": 2}
 FIGURES = {
     "http": ("requests_per_second", "HTTP /work/, requests/s"),
     "echo": ("messages_per_second", "WebSocket echo, messages/s"),
 }
-RATIOS = (("ours-2", "ours-1"), ("ours-2", "uvicorn-2"), ("ours-2", "granian-2"))
+RATIOS = (
+    ("ours-2", "ours-1"),
+    ("ours-2", "uvicorn-2"),
+    ("ours-2", "granian-2"),
+    ("ours-2r", "ours-2"),
+)
 START_TIMEOUT = 60
 SETTLE_TIMEOUT = 20
 RUN_TIMEOUT = 120
@@ -106,6 +113,8 @@ def server_command(contender: str, port: int) -> tuple[list[str], dict[str, str]
         command = channels_serve(
             WORK_APP, "work_ours.settings", "--endpoint", endpoint, "--processes", processes
         )
+        if contender == "ours-2r":  # a SO_REUSEPORT socket per process instead of one shared
+            command.append("--reuse-port")
         return command, {}
     peer_path = {"PYTHONPATH": str(WORK_APP)}
     if contender == "uvicorn-2":

@@ -12,8 +12,11 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -365,3 +368,144 @@ def test_a_burst_of_connections_is_spread_over_the_processes(tmp_path):
             for client in clients:
                 client.sock.close()
         assert server.terminate() == 0
+
+
+def test_reuse_port_gives_each_process_a_socket_of_its_own(tmp_path):
+    with serve(
+        tmp_path,
+        *("--processes", "2", "--reuse-port"),
+        *("--protocol", "http", "--protocol", "websocket", "--protocol", "udp"),
+        *("--udp", "127.0.0.1:0"),
+    ) as server:
+        port, pids = started(server)
+        udp_port = int(
+            server.wait_for_line(r"udp listening on udp:0:interface=127\.0\.0\.1 → "
+                                 r"127\.0\.0\.1:(?P<port>\d+)", TIMEOUT).group("port")
+        )  # fmt: skip
+        assert "has a SO_REUSEPORT socket in each of the 2 processes" in server.output
+        # Two sockets on one port, each held by one child (and the parent), not one shared.
+        inodes = {pid: listening_inodes(pid, port) for pid in pids}
+        assert all(len(found) == 1 for found in inodes.values())
+        assert inodes[pids[0]] != inodes[pids[1]]
+        # The kernel hashes each new connection (a new source port) to one of them.
+        assert pids_answering(port, set(pids)) == set(pids)
+        # One UDP client's datagrams (one source address) always reach the same child.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(TIMEOUT)
+            client.bind(("127.0.0.1", 0))
+            answered_by = set()
+            for number in range(20):
+                client.sendto(f"ping {number}".encode(), ("127.0.0.1", udp_port))
+                data, _ = client.recvfrom(1024)
+                text, pid = data.decode().rsplit(" ", 1)
+                assert text == f"ping {number}"
+                answered_by.add(int(pid))
+        assert len(answered_by) == 1
+        assert answered_by <= set(pids)
+        # A rolling restart hands each socket to the new child: nothing fails meanwhile.
+        failures: list[BaseException] = []
+        answers: list[dict] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            while not stop.is_set():
+                try:
+                    answers.append(who(port))
+                except BaseException as error:  # every failure counts
+                    failures.append(error)
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        try:
+            (tmp_path / "version").write_text("v2")
+            server.popen.send_signal(signal.SIGHUP)
+            server.wait_for_line("Every process was replaced.", TIMEOUT)
+            during = len(answers)
+            wait_until(lambda: len(answers) > during + 40, "requests after it", TIMEOUT)
+        finally:
+            stop.set()
+            loader.join(TIMEOUT)
+        assert failures == []
+        assert {answer["version"] for answer in answers[-20:]} == {"v2"}
+        assert len({answer["pid"] for answer in answers[-40:]}) == 2
+        assert server.terminate() == 0
+
+
+def listening_inodes(pid: int, port: int) -> set[str]:
+    """The inodes of the sockets listening on TCP *port* that process *pid* holds open."""
+    listening = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+            listening.add(fields[9])
+    held = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            held.add(target[len("socket:[") : -1])
+    return listening & held
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, made by ``openssl``."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl (Debian: apt-get install openssl)")
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return key, cert
+
+
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["shared", "reuse-port"])
+def test_a_tls_endpoint_is_served_by_every_process(tmp_path, certificate, reuse_port):
+    key, cert = certificate
+    endpoint = f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    flags = ["--reuse-port"] if reuse_port else []
+    with serve(tmp_path, "--processes", "2", *flags, endpoint=endpoint) as server:
+        port = int(server.wait_for_line(r"http listening on ssl:0:\S+ → 127\.0\.0\.1:(\d+)",
+                                        TIMEOUT).group(1))  # fmt: skip
+        pids = server.wait_for_line(SERVING, TIMEOUT).group("pids")
+        pids = {int(pid) for pid in pids.split(", ")}
+        context = ssl.create_default_context(cafile=str(cert))
+        seen = set()
+        for _ in range(400):
+            connection = http.client.HTTPSConnection(
+                "127.0.0.1", port, timeout=TIMEOUT, context=context
+            )
+            try:
+                connection.request("GET", "/who/", headers={"Connection": "close"})
+                reply = connection.getresponse()
+                assert reply.status == 200
+                seen.add(json.loads(reply.read())["pid"])
+            finally:
+                connection.close()
+            if seen == pids:
+                break
+        assert seen == pids
+        with WebSocketClient.connect(port, "/ws/room/", ssl_context=context) as client:
+            client.send_text("pid")
+            assert int(client.receive()) in pids
+        assert server.terminate() == 0
+
+
+def test_a_bad_certificate_stops_the_parent_with_one_sentence(tmp_path):
+    missing = tmp_path / "nope" / "key.pem"
+    endpoint = f"ssl:0:interface=127.0.0.1:privateKey={missing}"
+    with serve(tmp_path, "--processes", "2", endpoint=endpoint) as server:
+        assert server.popen.wait(TIMEOUT) == 1
+        assert f"names '{missing}', which cannot be read" in server.output
+        assert "Started process" not in server.output
+        assert "Traceback" not in server.output

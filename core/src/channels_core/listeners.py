@@ -135,8 +135,6 @@ class StreamListener(PortListener):
     async def start(self, server: ProtocolServer) -> None:
         """Parse the endpoint and listen on it (or adopt the socket it names, or the one the
         parent of ``--processes`` bound for it)."""
-        from twisted.internet.endpoints import serverFromString
-
         kind, positional, keywords = endpoint_parts(self.endpoint)
         # channels serve --processes: the parent bound it; every child accepts on it.
         inherited = inherited_socket(stream_key(self.endpoint))
@@ -145,10 +143,31 @@ class StreamListener(PortListener):
                 keywords.get("fileno", positional[0] if positional else "")
             )
         if inherited is not None:
-            self._adopt(server, inherited, int(keywords.get("backlog", 50)))
+            factory = self.factory
+            if kind == "ssl":  # the parent bound the TCP socket; TLS is this process's
+                from twisted.protocols.tls import TLSMemoryBIOFactory
+
+                context = self.parse(server.reactor)._sslContextFactory
+                factory = TLSMemoryBIOFactory(context, False, factory)
+            self._adopt(server, inherited, int(keywords.get("backlog", 50)), factory)
             return
+        endpoint = self.parse(server.reactor)
         try:
-            endpoint = serverFromString(server.reactor, self.endpoint)
+            self.port = await _wait(server, endpoint.listen(self.factory))
+        except CannotListenError as error:
+            raise ImproperlyConfigured(
+                f"Cannot listen on {self.endpoint!r}: {error.socketError}. Pick another port "
+                "or address, or stop the process that holds it."
+            ) from error
+
+    def parse(self, reactor: Any) -> Any:
+        """The Twisted endpoint of :attr:`endpoint`, or :class:`ImproperlyConfigured` with one
+        sentence (a bad endpoint string; TLS not installed; a key or certificate that cannot
+        be read or that OpenSSL refuses). Reads a TLS endpoint's files, but binds nothing."""
+        from twisted.internet.endpoints import serverFromString
+
+        try:
+            return serverFromString(reactor, self.endpoint)
         except (ValueError, TypeError, KeyError) as error:
             raise ImproperlyConfigured(
                 f"The endpoint {self.endpoint!r} is not a valid Twisted endpoint string "
@@ -177,13 +196,6 @@ class StreamListener(PortListener):
                 f"OpenSSL refuses ({error}); give privateKey= and certKey= a PEM private key "
                 "and the PEM certificate that matches it."
             ) from error
-        try:
-            self.port = await _wait(server, endpoint.listen(self.factory))
-        except CannotListenError as error:
-            raise ImproperlyConfigured(
-                f"Cannot listen on {self.endpoint!r}: {error.socketError}. Pick another port "
-                "or address, or stop the process that holds it."
-            ) from error
 
     def _descriptor(self, fileno: str) -> int:
         """The listening socket an ``fd:fileno=N`` endpoint names, checked."""
@@ -197,8 +209,9 @@ class StreamListener(PortListener):
             ) from error
         return fd
 
-    def _adopt(self, server: ProtocolServer, fd: int, backlog: int) -> None:
-        """Accept on the listening socket *fd*, as it was bound (mode and backlog kept)."""
+    def _adopt(self, server: ProtocolServer, fd: int, backlog: int, factory: Factory) -> None:
+        """Accept on the listening socket *fd* with *factory*, as it was bound (mode and
+        backlog kept)."""
         family = _family(fd)
         path = mode = None
         if family == socket.AF_UNIX:
@@ -206,7 +219,7 @@ class StreamListener(PortListener):
             path = probe.getsockname()
             probe.close()
             mode = os.stat(path).st_mode & 0o777 if isinstance(path, str) and path else None
-        self.port = server.reactor.adoptStreamPort(fd, family, self.factory)
+        self.port = server.reactor.adoptStreamPort(fd, family, factory)
         # Twisted listens again with its own backlog, and opens a Unix socket to everyone.
         self.port.socket.listen(backlog)
         if mode is not None:

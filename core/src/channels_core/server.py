@@ -315,8 +315,12 @@ def run_processes(
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
     asgi_app: Any = None,
     mode: str | None = None,
+    reuse_port: bool | None = None,
 ) -> int:
     """``channels serve --processes N``: bind the listeners once, supervise N children.
+
+    With *reuse_port* (None: ``CHANNELS['REUSE_PORT']``), every TCP endpoint and UDP address
+    gets a ``SO_REUSEPORT`` socket per child instead of one socket they share.
 
     Checks what one process would (settings, options, routing, endpoints), binds every
     stream and datagram listener of the enabled protocols, then runs a
@@ -350,9 +354,11 @@ def run_processes(
             mode=mode,
         )
         listeners = [(spec, listener) for spec in specs for listener in spec.listeners(server)]
-        sockets = bind_listeners([listener for _, listener in listeners])
+        if reuse_port is None:
+            reuse_port = settings.reuse_port
+        sockets = bind_listeners([listener for _, listener in listeners], count, reuse_port)
     finally:
         loop.close()
     for spec, listener in listeners:
-        logger.info("%s: %s", spec.name, describe_sharing(listener, count))
+        logger.info("%s: %s", spec.name, describe_sharing(listener, count, reuse_port))
     return Supervisor(count, command_line, sockets, drain_timeout).run()

@@ -23,6 +23,7 @@ CHANNELS_KEYS = {
     "OPTIONS": "per-protocol options: {protocol: {option: value}}",
     "SESSION_ENGINE": "the Django session engine for channel sessions (default: SESSION_ENGINE)",
     "PROCESSES": "how many serving processes channels serve runs: 1 (default), N, or 'auto'",
+    "REUSE_PORT": "with several processes, a SO_REUSEPORT socket per process (default False)",
 }
 LAYER_KEYS = {
     "BACKEND": "a registered layer name such as 'memory', or a dotted path to a layer class",
@@ -55,6 +56,7 @@ class ChannelsSettings:
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     session_engine: str | None = None
     processes: int | str = 1
+    reuse_port: bool = False
 
     def layer(self, alias: str) -> LayerSettings:
         """The settings of one layer alias, or a clear error listing the configured ones."""
@@ -167,6 +169,12 @@ def parse_settings(channel_layers: object = None, channels: object = None) -> Ch
         from .supervisor import process_count
 
         process_count(processes, "CHANNELS['PROCESSES']")
+    reuse_port = channels.get("REUSE_PORT", False)
+    if not isinstance(reuse_port, bool):
+        raise ImproperlyConfigured(
+            f"CHANNELS['REUSE_PORT'] is {reuse_port!r}; set it to True (a SO_REUSEPORT "
+            "socket per process) or False (one socket the processes share, the default)."
+        )
     engine = channels.get("SESSION_ENGINE")
     if engine is not None and not isinstance(engine, str):
         raise ImproperlyConfigured(
@@ -181,6 +189,7 @@ def parse_settings(channel_layers: object = None, channels: object = None) -> Ch
         options={name: dict(values) for name, values in options.items()},
         session_engine=engine,
         processes=processes,
+        reuse_port=reuse_port,
     )
 
 

@@ -1,11 +1,13 @@
 """``channels serve --processes N``: one parent, N serving children, the listeners bound once.
 
 The parent binds every stream and datagram listener of the enabled protocols itself (a
-``tcp:``, ``unix:`` or ``fd:`` endpoint, a UDP address), then starts N children running the
-same ``channels serve`` command line. Each child inherits the bound sockets and adopts them
-instead of binding (:func:`inherited_socket`), so they all accept on the same sockets and the
-kernel hands each new connection (or datagram) to one of them. The parent then only
-supervises:
+``tcp:``, ``ssl:``, ``unix:`` or ``fd:`` endpoint, a UDP address), then starts N children
+running the same ``channels serve`` command line. Each child inherits the bound sockets and
+adopts them instead of binding (:func:`inherited_socket`; an ``ssl:`` child does the TLS
+itself), so they all accept on the same sockets and the kernel hands each new connection (or
+datagram) to one of them. With ``--reuse-port`` each child gets ``SO_REUSEPORT`` sockets of
+its own for ``tcp:``/``ssl:`` endpoints and UDP addresses instead, and the kernel picks the
+child by the client's address (:func:`bind_listeners`). The parent then only supervises:
 
 - a child that dies is logged with its exit status and replaced, after a back-off that grows
   while it keeps dying (0.5 s, doubling, at most 30 s; reset once a child has run 30 s);
@@ -169,17 +171,39 @@ def endpoint_parts(endpoint: str) -> tuple[str, list[str], dict[str, str]]:
     return kind, positional, keywords
 
 
-def bind_stream(endpoint: str) -> socket.socket:
-    """A listening socket for *endpoint* (``tcp:``, ``unix:`` or ``fd:``), for the children."""
+def reusable(listener: Listener) -> bool:
+    """Whether *listener* can have a ``SO_REUSEPORT`` socket per process: a ``tcp:`` or
+    ``tcp6:`` endpoint, or a UDP address (a Unix or inherited socket is always shared)."""
+    from .listeners import DatagramListener, StreamListener
+
+    if isinstance(listener, DatagramListener):
+        return True
+    return isinstance(listener, StreamListener) and endpoint_parts(listener.endpoint)[0] in (
+        "tcp",
+        "tcp6",
+        "ssl",
+    )
+
+
+def bind_stream(endpoint: str, reuse_port: bool = False, port: int | None = None) -> socket.socket:
+    """A listening socket for *endpoint* (``tcp:``, ``unix:`` or ``fd:``), for the children.
+
+    With *reuse_port*, a ``tcp:`` socket gets ``SO_REUSEPORT`` so that more sockets can be
+    bound to the same address (one per process), on *port* when given (the port the first of
+    them got, for ``tcp:0``).
+    """
     kind, positional, keywords = endpoint_parts(endpoint)
     backlog = int(keywords.get("backlog", 50))
     try:
-        if kind in ("tcp", "tcp6"):
-            port = int(keywords.get("port", positional[0] if positional else 0))
+        if kind in ("tcp", "tcp6", "ssl"):  # ssl: the children each do the TLS
+            if port is None:
+                port = int(keywords.get("port", positional[0] if positional else 0))
             interface = keywords.get("interface", "::" if kind == "tcp6" else "")
             family = socket.AF_INET6 if kind == "tcp6" or ":" in interface else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((interface, port))
         elif kind == "unix":
             path = keywords.get("address", positional[0] if positional else "")
@@ -194,8 +218,7 @@ def bind_stream(endpoint: str) -> socket.socket:
         else:
             raise ImproperlyConfigured(
                 f"--processes cannot share the endpoint {endpoint!r} between processes: use a "
-                "tcp:, unix: or fd: endpoint (terminate TLS in front of the processes), or "
-                "serve it with --processes 1."
+                "tcp:, ssl:, unix: or fd: endpoint, or serve it with --processes 1."
             )
         sock.listen(backlog)
     except (OSError, ValueError, IndexError, KeyError) as error:
@@ -206,11 +229,14 @@ def bind_stream(endpoint: str) -> socket.socket:
     return sock
 
 
-def bind_datagram(interface: str, port: int) -> socket.socket:
-    """A bound UDP socket for the children to share."""
+def bind_datagram(interface: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """A bound UDP socket for the children to share (with *reuse_port*, one of several bound
+    to the same address, one per process)."""
     family = socket.AF_INET6 if ":" in interface else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((interface, port))
     except OSError as error:
         sock.close()
@@ -221,45 +247,87 @@ def bind_datagram(interface: str, port: int) -> socket.socket:
     return sock
 
 
-def bind_listeners(listeners: list[Listener]) -> dict[str, list[socket.socket]]:
-    """Bind the sockets of *listeners* once, in order, by the key each child adopts them
-    under."""
+def bind_listeners(
+    listeners: list[Listener], count: int = 1, reuse_port: bool = False
+) -> list[dict[str, list[socket.socket]]]:
+    """Bind the sockets of *listeners*, in order, by the key each child adopts them under.
+
+    The result has one mapping per child index: one mapping shared by every child, or with
+    *reuse_port*, *count* mappings in which every ``tcp:`` endpoint and UDP address has a
+    ``SO_REUSEPORT`` socket of its own per child (Unix and inherited sockets stay shared).
+    Child ``i`` takes ``result[i % len(result)]``.
+    """
     from .listeners import DatagramListener, StreamListener
 
-    bound: dict[str, list[socket.socket]] = {}
+    copies = count if reuse_port else 1
+    per_child: list[dict[str, list[socket.socket]]] = [{} for _ in range(copies)]
     try:
         for listener in listeners:
+            many = reuse_port and reusable(listener)
             if isinstance(listener, StreamListener):
-                key, sock = stream_key(listener.endpoint), bind_stream(listener.endpoint)
+                if endpoint_parts(listener.endpoint)[0] == "ssl":
+                    # Its key and certificate are read here once, so that a bad one stops
+                    # the start with one sentence rather than every child in a crash loop.
+                    listener.parse(None)
+                key = stream_key(listener.endpoint)
+                first = bind_stream(listener.endpoint, reuse_port=many)
+                port = first.getsockname()[1] if many else None
+                socks = [first] + [
+                    bind_stream(listener.endpoint, reuse_port=True, port=port)
+                    for _ in range(copies - 1 if many else 0)
+                ]
             elif isinstance(listener, DatagramListener):
                 key = datagram_key(listener.interface, listener.requested_port)
-                sock = bind_datagram(listener.interface, listener.requested_port)
+                first = bind_datagram(listener.interface, listener.requested_port, many)
+                port = first.getsockname()[1]
+                socks = [first] + [
+                    bind_datagram(listener.interface, port, True)
+                    for _ in range(copies - 1 if many else 0)
+                ]
             else:
                 continue
-            sock.set_inheritable(True)
-            bound.setdefault(key, []).append(sock)
+            for index, mapping in enumerate(per_child):
+                sock = socks[index if many else 0]
+                sock.set_inheritable(True)
+                mapping.setdefault(key, []).append(sock)
     except BaseException:
-        for sock in _every(bound):
+        for sock in _every(per_child):
             sock.close()
         raise
-    return bound
+    return per_child
 
 
-def _every(bound: dict[str, list[socket.socket]]) -> list[socket.socket]:
-    return [sock for socks in bound.values() for sock in socks]
+def _every(per_child: list[dict[str, list[socket.socket]]]) -> list[socket.socket]:
+    """Every socket of *per_child* once (a shared one is in every mapping)."""
+    unique: dict[int, socket.socket] = {}
+    for mapping in per_child:
+        for socks in mapping.values():
+            for sock in socks:
+                unique.setdefault(id(sock), sock)
+    return list(unique.values())
 
 
-def describe_sharing(listener: Listener, count: int) -> str:
+def describe_sharing(listener: Listener, count: int, reuse_port: bool = False) -> str:
     """What *count* processes do with *listener*, for the parent's start-up log."""
     from .listeners import DatagramListener, StreamListener
 
+    address = (
+        listener.endpoint
+        if isinstance(listener, StreamListener)
+        else f"udp {getattr(listener, 'interface', '')}:{getattr(listener, 'requested_port', '')}"
+    )
+    if reuse_port and reusable(listener):
+        return (
+            f"{address} has a SO_REUSEPORT socket in each of the {count} processes: the "
+            "kernel spreads clients over them by address"
+        )
     if isinstance(listener, StreamListener):
         return f"{listener.endpoint} is bound once; the {count} processes accept on it"
     if isinstance(listener, DatagramListener):
         return (
-            f"udp {listener.interface}:{listener.requested_port} is one socket the {count} "
-            "processes share: each datagram goes to one of them, so one client's datagrams "
-            "may reach several, and rate limits count per process"
+            f"{address} is one socket the {count} processes share: each datagram goes to "
+            "one of them, so one client's datagrams may reach several, and rate limits count "
+            "per process"
         )
     if not listener.in_every_process:
         return f"{listener.describe()} runs in the first process only"
@@ -296,7 +364,7 @@ class Supervisor:
         self,
         count: int,
         arguments: list[str],
-        sockets: dict[str, list[socket.socket]],
+        sockets: list[dict[str, list[socket.socket]]],
         drain: float,
     ) -> None:
         self.count = count
@@ -335,7 +403,8 @@ class Supervisor:
 
     def _spawn(self, index: int) -> Child:
         read, write = os.pipe()
-        fds = {key: [sock.fileno() for sock in socks] for key, socks in self.sockets.items()}
+        mine = self.sockets[index % len(self.sockets)]
+        fds = {key: [sock.fileno() for sock in socks] for key, socks in mine.items()}
         env = {
             **os.environ,
             ENV_RUN_DIR: self.run_dir,
@@ -348,7 +417,7 @@ class Supervisor:
             process = subprocess.Popen(
                 [sys.executable, "-c", CHILD_COMMAND, *self.arguments],
                 env=env,
-                pass_fds=[sock.fileno() for sock in _every(self.sockets)] + [write],
+                pass_fds=[sock.fileno() for sock in _every([mine])] + [write],
                 stdin=subprocess.DEVNULL,
             )
         finally:

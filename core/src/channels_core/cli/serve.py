@@ -175,6 +175,7 @@ def add_serve_command(cli: CommandRegistry) -> None:
                 alias=alias or "default",
                 drain_timeout=args.drain_timeout,
                 mode=args.mode,
+                reuse_port=args.reuse_port,
             )
         return run_server(
             protocols=args.protocols,
@@ -220,6 +221,14 @@ def add_serve_command(cli: CommandRegistry) -> None:
         help="Serve with N processes sharing the listeners (or 'auto': one per CPU), under a "
         "parent that restarts them; SIGHUP replaces them one at a time. Replaces "
         "CHANNELS['PROCESSES'] (default 1).",
+    )
+    server.add_argument(
+        "--reuse-port",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="With --processes: give each process a SO_REUSEPORT socket of its own on every "
+        "TCP endpoint and UDP address, so the kernel spreads clients by address, instead of "
+        "one socket they share. Replaces CHANNELS['REUSE_PORT'] (default: shared).",
     )
     server.add_argument(
         "--drain-timeout",

@@ -30,7 +30,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -125,9 +125,12 @@ class PortListener(Listener):
 class StreamListener(PortListener):
     """A stream server on a Twisted endpoint string, serving connections with *factory*."""
 
-    def __init__(self, endpoint: str, factory: Factory) -> None:
+    def __init__(self, endpoint: str, factory: Factory, alpn: Sequence[str] = ()) -> None:
         self.endpoint = endpoint
         self.factory = factory
+        #: The ALPN protocol ids a TLS (``ssl:``) endpoint offers, preferred first (an HTTP
+        #: listener passes ``server.alpn_protocols("http/1.1")``); none: no ALPN.
+        self.alpn = tuple(alpn)
         self.port: IListeningPort | None = None
         # An adopted Unix socket: closing its port would remove the path others listen on.
         self._unlinks_path = False
@@ -147,11 +150,13 @@ class StreamListener(PortListener):
             if kind == "ssl":  # the parent bound the TCP socket; TLS is this process's
                 from twisted.protocols.tls import TLSMemoryBIOFactory
 
-                context = self.parse(server.reactor)._sslContextFactory
+                context = self._tls_options(self.parse(server.reactor))
                 factory = TLSMemoryBIOFactory(context, False, factory)
             self._adopt(server, inherited, int(keywords.get("backlog", 50)), factory)
             return
         endpoint = self.parse(server.reactor)
+        if kind == "ssl":
+            self._tls_options(endpoint)
         try:
             self.port = await _wait(server, endpoint.listen(self.factory))
         except CannotListenError as error:
@@ -196,6 +201,16 @@ class StreamListener(PortListener):
                 f"OpenSSL refuses ({error}); give privateKey= and certKey= a PEM private key "
                 "and the PEM certificate that matches it."
             ) from error
+
+    def _tls_options(self, endpoint: Any) -> Any:
+        """The TLS options (a ``CertificateOptions``) of a parsed ``ssl:`` endpoint, offering
+        :attr:`alpn` in the handshake."""
+        # Twisted's ssl: endpoint string has no ALPN argument; the options it built are
+        # told before their first context is made, which is when they read the list.
+        options = endpoint._sslContextFactory
+        if self.alpn:
+            options._acceptableProtocols = [name.encode("ascii") for name in self.alpn]
+        return options
 
     def _descriptor(self, fileno: str) -> int:
         """The listening socket an ``fd:fileno=N`` endpoint names, checked."""

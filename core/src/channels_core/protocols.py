@@ -76,6 +76,13 @@ class UpgradeRequest:
 # listener calls its makeConnection(transport) and feeds it ``leftover``).
 UpgradeHandler = Callable[["ProtocolServer", UpgradeRequest, Any], Any]
 
+# Called with the running server and the Twisted transport of a connection that a stream
+# listener hands over before serving anything on it, because the client opened it with the
+# protocol's ``preface`` or negotiated its ``alpn`` id in the TLS handshake; returns the Twisted
+# protocol that owns the connection from then on (the listener calls its
+# makeConnection(transport), then feeds it the bytes received so far).
+ConnectionHandler = Callable[["ProtocolServer", Any], Any]
+
 # ``target(channel, content, reraise=False)``: serves one of the protocol's events with an
 # ASGI application and returns True, as :meth:`~channels_core.host.Host.emit` would.
 AsgiAdapter = Callable[..., Awaitable[bool]]
@@ -98,6 +105,13 @@ class ProtocolSpec:
     :data:`UpgradeHandler` the HTTP listener calls for such a request; a protocol that only
     rides on another's listener returns no listeners of its own.
 
+    A protocol may also take whole connections from another's stream listener before it
+    serves anything on them (HTTP/2 from HTTP/1.1's): ``alpn`` is its TLS ALPN protocol id
+    (``"h2"``), offered by listeners that ask :meth:`ProtocolServer.alpn_protocols`;
+    ``preface`` the bytes a cleartext client opens with (HTTP/2's connection preface); and
+    ``accept_connection`` the :data:`ConnectionHandler` the listener calls for such a
+    connection (:meth:`ProtocolServer.connection_handler`).
+
     Two optional bridges to ASGI 3, for protocols that have an ASGI form (HTTP, WebSocket):
     ``asgi_adapter(host, app)`` returns the :data:`AsgiAdapter` that serves the protocol's
     ``emits`` with the ASGI *app* that ``channels serve module:app`` names; ``asgi_scope`` is
@@ -117,6 +131,9 @@ class ProtocolSpec:
     asgi_adapter: Callable[[Host, Any], AsgiAdapter] | None = None
     asgi_scope: str | None = None
     serve_asgi: ServeAsgi | None = None
+    alpn: str | None = None
+    preface: bytes | None = None
+    accept_connection: ConnectionHandler | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -139,6 +156,19 @@ class ProtocolSpec:
                 f"Protocol {self.name!r} sets only one of asgi_scope={self.asgi_scope!r} and "
                 "serve_asgi: an ASGI scope type needs the coroutine function that serves it, "
                 "and the other way round."
+            )
+        if (self.alpn is not None or self.preface is not None) != (
+            self.accept_connection is not None
+        ):
+            raise PluginError(
+                f"Protocol {self.name!r} sets alpn={self.alpn!r}, preface={self.preface!r} "
+                "and accept_connection inconsistently: an ALPN id or a preface needs the "
+                "handler that takes the connection, and the handler needs one of them."
+            )
+        if self.preface is not None and (not isinstance(self.preface, bytes) or not self.preface):
+            raise PluginError(
+                f"Protocol {self.name!r} has preface={self.preface!r}: give the non-empty "
+                "bytes a client opens a connection with, such as HTTP/2's connection preface."
             )
         if not callable(self.listeners):
             raise PluginError(

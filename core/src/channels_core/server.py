@@ -8,8 +8,9 @@ serve`` only, never when ``channels_core`` is imported.
 
 A protocol plugin talks to the server only through the host contract of
 :class:`~channels_core.host.Host` (reply channels, emit, request, spawn, work in flight), plus
-the server's ``reactor``, :meth:`~ProtocolServer.option` and
-:meth:`~ProtocolServer.upgrade_handler`.
+the server's ``reactor``, :meth:`~ProtocolServer.option`,
+:meth:`~ProtocolServer.upgrade_handler`, :meth:`~ProtocolServer.alpn_protocols` and
+:meth:`~ProtocolServer.connection_handler`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .supervisor import child_started, process_index, tell_ready
 if TYPE_CHECKING:
     from .listeners import Listener
     from .plugins import Registry
-    from .protocols import ProtocolSpec, UpgradeHandler
+    from .protocols import ConnectionHandler, ProtocolSpec, UpgradeHandler
     from .settings import ChannelsSettings
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,11 @@ class ProtocolServer(Host):
         self._upgrades = {
             spec.upgrade.lower(): spec.accept_upgrade for spec in protocols if spec.upgrade
         }
+        # Protocols that take whole connections: by ALPN id, and by the preface bytes.
+        self._by_alpn = {spec.alpn: spec.accept_connection for spec in protocols if spec.alpn}
+        self._by_preface = [
+            (spec.preface, spec.accept_connection) for spec in protocols if spec.preface
+        ]
         self.listeners: list[Listener] = []
         self.error: BaseException | None = None
         self._stop_requested = asyncio.Event()
@@ -130,6 +136,35 @@ class ProtocolServer(Host):
     def upgrade_handler(self, token: str) -> UpgradeHandler | None:
         """The handler of the enabled protocol that takes HTTP ``Upgrade: token``, or None."""
         return self._upgrades.get(token.lower())
+
+    def alpn_protocols(self, *own: str) -> list[str]:
+        """The ALPN ids a TLS listener offers: those of the enabled protocols that take
+        connections (``h2``), preferred, then the listener's *own* (``http/1.1``)."""
+        return [*self._by_alpn, *(name for name in own if name not in self._by_alpn)]
+
+    def connection_handler(
+        self, negotiated: str | bytes | None = None, data: bytes = b""
+    ) -> ConnectionHandler | None:
+        """The handler of the enabled protocol that takes a connection whose TLS handshake
+        *negotiated* that ALPN id, or whose first bytes *data* begin with its preface; None
+        to serve it as the listener's own protocol (see :meth:`preface_pending`)."""
+        if negotiated:
+            if isinstance(negotiated, bytes):
+                negotiated = negotiated.decode("ascii", "replace")
+            handler = self._by_alpn.get(negotiated)
+            if handler is not None:
+                return handler
+        for preface, handler in self._by_preface:
+            if data.startswith(preface):
+                return handler
+        return None
+
+    def preface_pending(self, data: bytes) -> bool:
+        """True when *data*, the first bytes of a connection, are shorter than a registered
+        preface and could still become it: wait for more before choosing a protocol."""
+        return any(
+            len(data) < len(preface) and preface.startswith(data) for preface, _ in self._by_preface
+        )
 
     # Lifecycle ---------------------------------------------------------------------------
 

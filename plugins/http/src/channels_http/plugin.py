@@ -113,7 +113,10 @@ def listeners(server: Any) -> list:
 
         static_django_application()  # fails now, not on the first request, without staticfiles
     factory = HttpFactory(server)
-    return [StreamListener(endpoint, factory) for endpoint in endpoints(options)]
+    # A TLS endpoint offers the ALPN ids of the protocols that take HTTP's connections
+    # (channels-http2's h2), then HTTP/1.1's own.
+    alpn = server.alpn_protocols("http/1.1")
+    return [StreamListener(endpoint, factory, alpn=alpn) for endpoint in endpoints(options)]
 
 
 def _asgi_adapter(host: Any, app: Any) -> Any:

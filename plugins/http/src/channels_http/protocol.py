@@ -22,7 +22,7 @@ from channels_core.transport import write
 
 from .asgi import django_application, run_asgi, static_django_application
 from .connection import HttpConnection, ProtocolError, Request
-from .upgrade import hand_over, upgrade_token
+from .upgrade import hand_over, take_over, upgrade_token
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("channels_http.access")
@@ -88,6 +88,9 @@ class HttpProtocol(Protocol):
         # Done when the request being served is answered, or can no longer be.
         self._answered: asyncio.Future | None = None
         self._paused = False
+        # The first bytes, until they show whether another protocol takes the connection
+        # (HTTP/2's preface, or an ALPN id the TLS handshake negotiated); None once decided.
+        self._opening: bytes | None = b""
 
     # Connection events -------------------------------------------------------------------
 
@@ -107,6 +110,10 @@ class HttpProtocol(Protocol):
         connection = self.connection
         if connection is None:
             return
+        if self._opening is not None:
+            data = self._opening + data
+            if self._taken_over(data):
+                return
         output = connection.receive(data)
         if output:
             write(self.transport, output)
@@ -116,6 +123,22 @@ class HttpProtocol(Protocol):
             self._paused = True
             self.transport.pauseProducing()
         self._next()
+
+    def _taken_over(self, data: bytes) -> bool:
+        """Whether the connection went to another protocol (or waits for more bytes to
+        tell); decided on the first bytes, once."""
+        server = self.server
+        negotiated = getattr(self.transport, "negotiatedProtocol", None)
+        handler = server.connection_handler(negotiated, data)
+        if handler is None and server.preface_pending(data):
+            self._opening = data
+            return True
+        self._opening = None
+        if handler is None:
+            return False
+        self._detach()
+        take_over(server, handler, self.transport, data)
+        return True
 
     def connectionLost(self, reason: Any = None) -> None:
         """The client is gone: replies to this connection are dropped from now on."""

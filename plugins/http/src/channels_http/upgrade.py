@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels_core.protocols import UpgradeHandler, UpgradeRequest
+from channels_core.protocols import ConnectionHandler, UpgradeHandler, UpgradeRequest
 
 
 def upgrade_token(headers: list[list[bytes]]) -> str | None:
@@ -53,4 +53,23 @@ def hand_over(server: Any, handler: UpgradeHandler, request: UpgradeRequest, tra
     protocol.makeConnection(transport)
     if request.leftover:
         protocol.dataReceived(request.leftover)
+    return protocol
+
+
+def take_over(server: Any, handler: ConnectionHandler, transport: Any, data: bytes) -> Any:
+    """Give the whole connection *transport* to the protocol *handler* builds (HTTP/2 on a
+    connection that began with its preface or negotiated ``h2``); return that protocol.
+
+    As :func:`hand_over`, before any request: ``protocol = handler(server, transport)``, the
+    transport pointed at it, ``protocol.makeConnection(transport)``, then
+    ``protocol.dataReceived(data)`` with the bytes received so far.
+    """
+    protocol = handler(server, transport)
+    if hasattr(transport, "wrappedProtocol"):
+        transport.wrappedProtocol = protocol
+    else:
+        transport.protocol = protocol
+    protocol.makeConnection(transport)
+    if data:
+        protocol.dataReceived(data)
     return protocol

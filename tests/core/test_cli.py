@@ -235,12 +235,12 @@ def test_plugins_json_says_which_protocols_are_enabled(project):
     report = json.loads(channels("plugins", "--json").stdout)["protocols"]
     assert report["enabled_by"] == "default"
     assert report["enabled"] == ["http", "websocket"]
-    assert {"udp", "sms", "webrtc"} <= set(report["not_enabled"])
+    assert {"udp", "sms", "webrtc", "http2"} <= set(report["not_enabled"])
     assert report["enable_with"] == "CHANNELS['PROTOCOLS'] or channels serve --protocol NAME"
 
     write_settings(project, "udp_only", CHANNELS={"PROTOCOLS": ["udp"]})
     result = channels("--pythonpath", project, "--settings", "udp_only", "plugins")
     assert result.returncode == 0, result.stderr
     assert "\nProtocols enabled (CHANNELS['PROTOCOLS']): udp.\n" in result.stdout
-    not_enabled = "Installed but not enabled: http, metrics, sms, webrtc, websocket; enable "
+    not_enabled = "Installed but not enabled: http, http2, metrics, sms, webrtc, websocket; "
     assert not_enabled in result.stdout

@@ -9,7 +9,6 @@ it with :meth:`HostCounters.observe`. ``host.counters`` is the host's :class:`Ho
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,21 +30,6 @@ def count(counts: dict[str, int], key: str) -> None:
         counts[key] += 1
     except KeyError:
         counts[key] = 1
-
-
-def counted(handler: Callable[[dict], None], counts: dict[str, int], family: str) -> Callable:
-    """*handler*, counting each message it is given in ``counts[family]``.
-
-    The key is made here, once, so that each message costs one in-place addition and no call
-    more than the handler's own (this runs for every reply an observed host hands on).
-    """
-    counts.setdefault(family, 0)
-
-    def counted(content: dict) -> None:
-        counts[family] += 1
-        handler(content)
-
-    return counted
 
 
 @dataclass(frozen=True)

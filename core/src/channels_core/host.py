@@ -38,7 +38,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from . import local
-from .counters import HostCounters, count, counted, reply_family
+from .counters import HostCounters, count, reply_family
 from .exceptions import (
     ChannelFull,
     EventRefused,
@@ -239,9 +239,9 @@ class Host:
 
         counters = self.counters
         count(counters._opened, prefix)
-        if self._send_timing is not None:  # observed: count its replies too
-            handler = counted(handler, counters._replies, prefix)
-        local.bind(name, handler, self.loop)
+        # Observed: its replies are counted too, as they are delivered.
+        replies = counters._replies if self._send_timing is not None else None
+        local.bind(name, handler, self.loop, replies, prefix)
         return name
 
     def close_reply(self, name: str) -> None:

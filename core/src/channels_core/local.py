@@ -19,19 +19,31 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict], None]
 
-# name -> (the loop, the thread running it, the handler). The thread is compared on every
-# delivery instead of asking asyncio for the running loop, which costs a getpid() system call
-# per call on Python 3.11.
-_handlers: dict[str, tuple[asyncio.AbstractEventLoop | None, int, Handler]] = {}
+# name -> (the loop, the thread running it, the handler, and where to count its messages:
+# a dict and its key, or None). The thread is compared on every delivery instead of asking
+# asyncio for the running loop, which costs a getpid() system call per call on Python 3.11.
+_handlers: dict[
+    str, tuple[asyncio.AbstractEventLoop | None, int, Handler, dict[str, int] | None, str]
+] = {}
 
 
-def bind(name: str, handler: Handler, loop: asyncio.AbstractEventLoop | None = None) -> None:
+def bind(
+    name: str,
+    handler: Handler,
+    loop: asyncio.AbstractEventLoop | None = None,
+    counts: dict[str, int] | None = None,
+    key: str = "",
+) -> None:
     """Serve sends to *name* in this process by calling ``handler(content)`` on *loop*.
 
     Call it from the thread that runs *loop*. The handler must not block: it runs on the
-    event loop (or, with no loop, in the sender's thread).
+    event loop (or, with no loop, in the sender's thread). With *counts*, each message
+    delivered adds one to ``counts[key]`` (a host's reply counts, for metrics): one addition
+    here costs less than a counting wrapper around the handler.
     """
-    _handlers[name] = (loop, threading.get_ident(), handler)
+    if counts is not None:
+        counts.setdefault(key, 0)
+    _handlers[name] = (loop, threading.get_ident(), handler, counts, key)
 
 
 def unbind(name: str) -> None:
@@ -49,7 +61,9 @@ def deliver(name: str, content: dict) -> bool:
     entry = _handlers.get(name)
     if entry is None:
         return False
-    loop, thread, handler = entry
+    loop, thread, handler, counts, key = entry
+    if counts is not None:
+        counts[key] += 1
     if loop is None or thread == threading.get_ident():
         handler(content)
     else:

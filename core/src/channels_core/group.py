@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from .channel import Channel, sync_or_async
+from .history import History, Position
 from .layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, get_channel_layer
 from .names import check_group_name
 
@@ -36,29 +37,53 @@ class Group:
             self._layer = get_channel_layer(self.alias)
         return self._layer
 
-    def add(self, channel: Channel | str) -> Awaitable[None] | None:
-        """Add *channel* (a :class:`Channel` or a name) to the group."""
-        return sync_or_async(self.aadd, channel)
+    def add(self, channel: Channel | str, presence: dict | None = None) -> Awaitable[None] | None:
+        """Add *channel* (a :class:`Channel` or a name) to the group; with *presence* (a
+        small msgpack-safe dict: user id, name…) it is also present with that info."""
+        return sync_or_async(self.aadd, channel, presence)
 
     def discard(self, channel: Channel | str) -> Awaitable[None] | None:
-        """Remove *channel* from the group; no error when it is not a member."""
+        """Remove *channel* from the group (and its presence); no error when it is not a
+        member."""
         return sync_or_async(self.adiscard, channel)
 
-    def send(self, content: dict) -> Awaitable[None] | None:
-        """Send *content* to every member."""
+    def send(self, content: dict) -> Awaitable[Position | None] | Position | None:
+        """Send *content* to every member; its :class:`~channels_core.history.Position`
+        when the group keeps history (the layer's ``history`` option), else None."""
         return sync_or_async(self.asend, content)
 
-    async def aadd(self, channel: Channel | str) -> None:
+    def presence(self) -> Awaitable[dict[str, dict]] | dict[str, dict]:
+        """The present members: ``{channel: info}``."""
+        return sync_or_async(self.apresence)
+
+    def history(self, since: Position | None = None) -> Awaitable[History] | History:
+        """What the group kept after the position *since* (everything kept when None): a
+        :class:`~channels_core.history.History` with ``.messages`` (``(position,
+        content)`` pairs, oldest first) and ``.complete``."""
+        return sync_or_async(self.ahistory, since)
+
+    async def aadd(self, channel: Channel | str, presence: dict | None = None) -> None:
         """:meth:`add`, from async code only."""
-        await self.channel_layer.group_add(self.name, str(channel))
+        if presence is None:
+            await self.channel_layer.group_add(self.name, str(channel))
+        else:
+            await self.channel_layer.group_add(self.name, str(channel), presence=presence)
 
     async def adiscard(self, channel: Channel | str) -> None:
         """:meth:`discard`, from async code only."""
         await self.channel_layer.group_discard(self.name, str(channel))
 
-    async def asend(self, content: dict) -> None:
+    async def asend(self, content: dict) -> Position | None:
         """:meth:`send`, from async code only."""
-        await self.channel_layer.group_send(self.name, content)
+        return await self.channel_layer.group_send(self.name, content)
+
+    async def apresence(self) -> dict[str, dict]:
+        """:meth:`presence`, from async code only."""
+        return await self.channel_layer.group_presence(self.name)
+
+    async def ahistory(self, since: Position | None = None) -> History:
+        """:meth:`history`, from async code only."""
+        return await self.channel_layer.group_history(self.name, Position.of(since))
 
     def __repr__(self) -> str:
         return f"<Group {self.name}>"

@@ -19,6 +19,14 @@ from importlib import import_module
 from typing import Any, ClassVar
 
 from .exceptions import ImproperlyConfigured
+from .history import (
+    DEFAULT_PRESENCE_TIMEOUT,
+    History,
+    HistoryPolicy,
+    Position,
+    Retention,
+)
+from .history import presence_timeout as check_presence_timeout
 from .names import check_channel_name, new_process_prefix, random_suffix
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
@@ -58,6 +66,12 @@ class BaseChannelLayer(abc.ABC):
         ``"http.response!*"`` or a compiled regular expression; the first match wins.
     ``max_message_size`` (bytes, default 1 MiB)
         sends of bigger messages raise :class:`~channels_core.exceptions.MessageTooLarge`.
+    ``history`` (default none)
+        the groups that keep their last messages: ``{glob: {"size": N, "ttl": seconds}}``
+        (:mod:`channels_core.history`), for layers with the ``history`` extension.
+    ``presence_timeout`` (seconds, default 30)
+        how long the present members of a process that stopped renewing them (killed) stay,
+        for layers with the ``presence`` extension.
 
     A subclass lists the extra keys it accepts in ``config_keys``; any other key is an error.
     ``cross_process`` says whether other processes can receive what it carries (False for a
@@ -73,6 +87,8 @@ class BaseChannelLayer(abc.ABC):
         "capacity",
         "channel_capacity",
         "max_message_size",
+        "history",
+        "presence_timeout",
     )
 
     def __init__(
@@ -82,12 +98,21 @@ class BaseChannelLayer(abc.ABC):
         capacity: int = 100,
         channel_capacity: dict[Any, int] | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        history: dict | None = None,
+        presence_timeout: float = DEFAULT_PRESENCE_TIMEOUT,
     ) -> None:
         self.expiry = self._positive("expiry", expiry)
         self.group_expiry = self._positive("group_expiry", group_expiry)
         self.capacity = int(self._positive("capacity", capacity))
         self.max_message_size = int(self._positive("max_message_size", max_message_size))
         self.channel_capacity = self._compile_capacities(channel_capacity or {})
+        self.history = HistoryPolicy(history)
+        self.presence_timeout = check_presence_timeout(presence_timeout)
+        if self.history and "history" not in self.extensions:
+            raise ImproperlyConfigured(
+                f"Layer option 'history' is set, but {type(self).__name__} keeps no group "
+                "history; use a layer with the history extension (memory, ipc, redis)."
+            )
         self._capacity_cache: dict[str, int] = {}
         self.alias: str | None = None
 
@@ -177,16 +202,54 @@ class BaseChannelLayer(abc.ABC):
         return prefixes[prefix]
 
     @abc.abstractmethod
-    async def group_add(self, group: str, channel: str) -> None:
-        """Add *channel* to *group* (again, which renews its membership's expiry)."""
+    async def group_add(self, group: str, channel: str, presence: dict | None = None) -> None:
+        """Add *channel* to *group* (again, which renews its membership's expiry).
+
+        With *presence* (a small msgpack-safe dict), the channel is also present in the group
+        with that info (:meth:`group_presence`) until :meth:`group_discard`, its membership's
+        expiry, or ``presence_timeout`` after its process stopped renewing it. A layer
+        without the ``presence`` extension raises :class:`NotImplementedError` for it.
+        """
 
     @abc.abstractmethod
     async def group_discard(self, group: str, channel: str) -> None:
         """Remove *channel* from *group*; no error when it is not a member."""
 
     @abc.abstractmethod
-    async def group_send(self, group: str, message: dict) -> None:
-        """Send *message* to every channel of *group*. A full member is skipped and counted."""
+    async def group_send(self, group: str, message: dict) -> Position | None:
+        """Send *message* to every channel of *group*. A full member is skipped and counted.
+
+        When the group keeps history (the ``history`` option), the message is kept with its
+        :class:`~channels_core.history.Position`, which is returned, and each member gets it
+        with that position under the key ``"position"`` (an ``[epoch, offset]`` list); None
+        otherwise.
+        """
+
+    async def group_presence(self, group: str) -> dict[str, dict]:
+        """The present members of *group*: ``{channel: info}``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no presence; use a layer with the presence extension "
+            "(memory, ipc, redis)."
+        )
+
+    async def group_history(self, group: str, since: Position | None = None) -> History:
+        """What *group* kept after the position *since* (everything kept when None), as a
+        :class:`~channels_core.history.History`. Raises :class:`ValueError` when the group
+        keeps no history."""
+        raise NotImplementedError(
+            f"{type(self).__name__} keeps no group history; use a layer with the history "
+            "extension (memory, ipc, redis)."
+        )
+
+    def retention(self, group: str) -> Retention:
+        """The history retention of *group*, or :class:`ValueError` saying how to keep one."""
+        retention = self.history.for_group(group)
+        if retention is None:
+            raise ValueError(
+                f"The group {group!r} keeps no history: add a glob matching it to the layer's "
+                "'history' option, such as {'history': {'chat-*': {'size': 100}}}."
+            )
+        return retention
 
     @abc.abstractmethod
     async def flush(self) -> None:

@@ -26,10 +26,11 @@ What the suite checks: FIFO order per channel; each message delivered once under
 concurrent receivers and senders; cancelled receives lose nothing; expiry; ``capacity`` and
 ``channel_capacity`` (glob and regex) with ``ChannelFull`` and its count; process-specific
 channels, ``new_channel`` and ``receive_prefix``; groups (add, renew, discard, send, expiry,
-full members); ``flush``; ``close``; ``stats``; and bad input (names, oversized, non-dict and
-non-msgpack-safe messages) with the right errors; and that sender and receiver never share a
-message object. It uses only the public layer API, so it runs against an in-process layer and
-against one backed by a server alike.
+full members); presence and group history, for a layer with those extensions (skipped,
+saying so, for one without); ``flush``; ``close``; ``stats``; and bad input (names,
+oversized, non-dict and non-msgpack-safe messages) with the right errors; and that sender
+and receiver never share a message object. It uses only the public layer API, so it runs
+against an in-process layer and against one backed by a server alike.
 
 Every wait is bounded by :attr:`LayerConformance.receive_timeout`, and "nothing arrives" is
 judged by waiting :attr:`LayerConformance.absent_timeout`; a slow backend may raise either in
@@ -49,6 +50,7 @@ from .base import LayerFactory, fresh
 from .capacity import CapacityConformance
 from .channels import ChannelConformance
 from .groups import GroupConformance
+from .history import HistoryConformance, PresenceConformance
 from .lifecycle import LifecycleConformance
 from .messages import BAD_CHANNEL_NAMES, BAD_GROUP_NAMES, MessageConformance
 from .process import ProcessChannelConformance
@@ -65,6 +67,8 @@ __all__ = [
 # pytest runs the tests of the last base first, so the parts are listed in reverse of the
 # order they run in: channels first, bad input and values last.
 class LayerConformance(
+    HistoryConformance,
+    PresenceConformance,
     MessageConformance,
     LifecycleConformance,
     GroupConformance,

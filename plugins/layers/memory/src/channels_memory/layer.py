@@ -22,6 +22,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from channels_core.exceptions import ChannelFull, LayerClosed
+from channels_core.history import History, Position, check_presence_info, new_epoch
 from channels_core.layers import BaseChannelLayer, LayerStats
 from channels_core.names import check_channel_name, check_group_name, check_process_prefix
 from channels_core.serialization import pack, unpack
@@ -62,12 +63,44 @@ class _ChannelState:
         self.ready = ready
 
 
+class _History:
+    """One group's kept messages: ``(offset, kept_at, packed)``, oldest first; the last offset
+    given, and the highest offset dropped (by size or age)."""
+
+    __slots__ = ("dropped", "entries", "last")
+
+    def __init__(self) -> None:
+        self.entries: deque[tuple[int, float, bytes]] = deque()
+        self.last = 0
+        self.dropped = 0
+
+    def keep(self, data: bytes, retention: Any) -> int:
+        """Keep *data* as the next message; its offset."""
+        self.last += 1
+        self.entries.append((self.last, time.monotonic(), data))
+        self.trim(retention)
+        return self.last
+
+    def trim(self, retention: Any) -> None:
+        entries = self.entries
+        if retention.size is not None:
+            while len(entries) > retention.size:
+                self.dropped = entries.popleft()[0]
+        if retention.ttl is not None:
+            oldest = time.monotonic() - retention.ttl
+            while entries and entries[0][1] < oldest:
+                self.dropped = entries.popleft()[0]
+
+
 class InMemoryChannelLayer(BaseChannelLayer):
     """The ``memory`` layer: channels and groups in this process, for one event loop.
 
     Takes the common options of :class:`~channels_core.layers.BaseChannelLayer` and no
-    others. Messages, groups and statistics live only as long as the layer.
+    others. Messages, groups, presence, history and statistics live only as long as the
+    layer: its history epoch is made when it starts (and again on :meth:`flush`).
     """
+
+    extensions = (*BaseChannelLayer.extensions, "presence", "history")
 
     # Nothing outside this process sees it: worker mode on it reaches no worker.
     cross_process = False
@@ -83,6 +116,10 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self._full_count = 0
         self._full_counts: dict[str, int] = {}
         self._sweep_at = _SWEEP_FLOOR
+        # group -> channel -> its presence info, packed (each reader gets its own copy).
+        self._presence: dict[str, dict[str, bytes]] = {}
+        self._epoch = new_epoch()
+        self._histories: dict[str, _History] = {}
 
     # Channels ---------------------------------------------------------------------------
 
@@ -289,10 +326,12 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     # Groups -----------------------------------------------------------------------------
 
-    async def group_add(self, group: str, channel: str) -> None:
-        """Add *channel* to *group*, or renew its membership."""
+    async def group_add(self, group: str, channel: str, presence: dict | None = None) -> None:
+        """Add *channel* to *group*, or renew its membership; with *presence*, also make it
+        present with that info."""
         check_group_name(group)
         check_channel_name(channel)
+        info = None if presence is None else pack(check_presence_info(presence))
         with self._lock:
             if self._closed:
                 raise self._closed_error()
@@ -300,6 +339,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
             if members is None:
                 members = self._groups[group] = {}
             members[channel] = time.monotonic() + self.group_expiry
+            if info is not None:
+                self._presence.setdefault(group, {})[channel] = info
 
     async def group_discard(self, group: str, channel: str) -> None:
         """Remove *channel* from *group*; nothing happens when it is not a member."""
@@ -313,17 +354,36 @@ class InMemoryChannelLayer(BaseChannelLayer):
                 members.pop(channel, None)
                 if not members:
                     del self._groups[group]
+            self._forget_presence(group, (channel,))
 
-    async def group_send(self, group: str, message: dict) -> None:
-        """Send *message* to every member of *group*; full members are skipped and counted."""
+    def _forget_presence(self, group: str, channels: Any) -> None:
+        present = self._presence.get(group)
+        if present is not None:
+            for channel in channels:
+                present.pop(channel, None)
+            if not present:
+                del self._presence[group]
+
+    async def group_send(self, group: str, message: dict) -> Position | None:
+        """Send *message* to every member of *group*; full members are skipped and counted.
+        A group that keeps history keeps it too, and its position is returned."""
         check_group_name(group)
         data = pack(message, self.max_message_size)
+        retention = self.history.for_group(group)
+        position = None
         with self._lock:
             if self._closed:
                 raise self._closed_error()
+            if retention is not None:
+                history = self._histories.get(group)
+                if history is None:
+                    history = self._histories[group] = _History()
+                position = Position(self._epoch, history.keep(data, retention))
+                # Members get the message with its position; history keeps it without.
+                data = pack({**message, "position": list(position)}, self.max_message_size)
             members = self._groups.get(group)
             if not members:
-                return
+                return position
             now = time.monotonic()
             expires_at = now + self.expiry
             expired = []
@@ -336,8 +396,49 @@ class InMemoryChannelLayer(BaseChannelLayer):
                     put(channel, (channel, expires_at, data), running)
             for channel in expired:
                 del members[channel]
+            if expired:
+                self._forget_presence(group, expired)
             if not members:
                 del self._groups[group]
+        return position
+
+    async def group_presence(self, group: str) -> dict[str, dict]:
+        """The present members of *group* (their membership not expired): ``{channel: info}``."""
+        check_group_name(group)
+        now = time.monotonic()
+        with self._lock:
+            members = self._groups.get(group, {})
+            present = self._presence.get(group, {})
+            found = {
+                channel: info for channel, info in present.items() if members.get(channel, 0) > now
+            }
+        return {channel: unpack(info) for channel, info in found.items()}
+
+    async def group_history(self, group: str, since: Position | None = None) -> History:
+        """What *group* kept after *since*; see :meth:`BaseChannelLayer.group_history`."""
+        check_group_name(group)
+        retention = self.retention(group)
+        since = Position.of(since)
+        with self._lock:
+            if self._closed:
+                raise self._closed_error()
+            history = self._histories.get(group)
+            epoch = self._epoch
+            if history is None:
+                kept, dropped, last = [], 0, 0
+            else:
+                history.trim(retention)
+                kept, dropped, last = list(history.entries), history.dropped, history.last
+        if since is None:
+            after, complete = 0, dropped == 0
+        elif since.epoch != epoch:
+            after, complete = 0, False
+        else:
+            after, complete = since.offset, since.offset >= dropped
+        messages = [
+            (Position(epoch, offset), unpack(data)) for offset, _, data in kept if offset > after
+        ]
+        return History(messages, complete, Position(epoch, last) if last else None)
 
     async def group_members(self, group: str) -> list[str]:
         """The channels of *group* whose membership has not expired."""
@@ -359,6 +460,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
             for ready in self._prefix_ready.values():
                 ready.clear()
             self._groups.clear()
+            self._presence.clear()
+            self._histories.clear()
+            self._epoch = new_epoch()
 
     async def close(self) -> None:
         """Drop everything; waiting receives raise LayerClosed, as do later calls."""

@@ -10,7 +10,11 @@ plugins and layers on the way in and out.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import django
+import pytest
 from django.conf import settings
 
 if not settings.configured:
@@ -29,3 +33,14 @@ if not settings.configured:
         CHANNEL_LAYERS={"default": {"BACKEND": "memory"}},
     )
     django.setup()
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files (``openssl``): the
+    tests of TLS endpoints share one. Skips the test when openssl is missing."""
+    from channels_core.testing.tls import self_signed_certificate
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl (Debian: apt-get install openssl)")
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))

@@ -11,30 +11,22 @@ and its background services are off.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from chat_pages import EXAMPLE, enter_room, messages, say, sign_in, wait_for_message
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from channels_core.testing import browser
 from channels_core.testing.processes import run, start_process
 from channels_ws.testing import HandshakeRefused, WebSocketClient
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chat"
 LISTENING = r"http listening on .* → 127\.0\.0\.1:(?P<port>\d+)"
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 WAIT = 20
 
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="Debian's chromium and chromium-driver are not installed "
-    "(apt-get install chromium chromium-driver; .ci/run does it)",
-)
+needs_chromium = pytest.mark.skipif(not browser.available(), reason=browser.MISSING)
 
 
 @pytest.fixture(scope="module")
@@ -52,79 +44,6 @@ def chat_server(tmp_path_factory):
         server.url = f"http://127.0.0.1:{port}"
         yield server
         assert server.terminate() == 0, server.output
-
-
-@pytest.fixture
-def browsers():
-    """Start headless Chromium sessions on demand, each with its own profile (its own user)."""
-    started: list[webdriver.Chrome] = []
-
-    def start() -> webdriver.Chrome:
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for argument in (
-            "--headless=new",
-            "--no-sandbox",  # tests run as root
-            "--disable-dev-shm-usage",
-            "--window-size=900,640",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--proxy-server=http://127.0.0.1:9",  # loopback bypasses proxies; nothing else does
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-default-apps",
-            "--disable-domain-reliability",
-            "--no-first-run",
-            "--no-pings",
-        ):
-            options.add_argument(argument)
-        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-        started.append(driver)
-        driver.set_page_load_timeout(WAIT)
-        return driver
-
-    try:
-        yield start
-    finally:
-        for driver in started:
-            driver.quit()
-
-
-def sign_in(driver: webdriver.Chrome, base: str, name: str) -> None:
-    """Sign in through the demo's sign-in page and land on the list of rooms."""
-    driver.get(f"{base}/sign-in/")
-    driver.find_element(By.ID, "name").send_keys(name)
-    driver.find_element(By.CSS_SELECTOR, "form.line button").click()
-    WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.ID, "me"))
-    assert driver.find_element(By.ID, "me").text == name
-
-
-def enter_room(driver: webdriver.Chrome, room: str) -> None:
-    """Enter *room* through the rooms form, then wait for its WebSocket to be open."""
-    field = driver.find_element(By.ID, "room-name")
-    field.send_keys(room)
-    field.submit()
-    WebDriverWait(driver, WAIT).until(
-        lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "open"
-    )
-
-
-def say(driver: webdriver.Chrome, text: str) -> None:
-    """Type *text* into the room's box and send it."""
-    field = driver.find_element(By.ID, "text")
-    field.send_keys(text)
-    field.submit()
-
-
-def messages(driver: webdriver.Chrome) -> list[str]:
-    """The room's messages as shown, ``"author text"``."""
-    return [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#messages li")]
-
-
-def wait_for_message(driver: webdriver.Chrome, shown: str) -> list[str]:
-    """Wait until *shown* is the last message on the page; return them all."""
-    WebDriverWait(driver, WAIT).until(lambda d: messages(d)[-1:] == [shown])
-    return messages(driver)
 
 
 @needs_chromium

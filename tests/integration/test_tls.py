@@ -11,7 +11,6 @@ import http.client
 import json
 import shutil
 import ssl
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,24 +28,6 @@ TIMEOUT = 10
 pytestmark = pytest.mark.skipif(
     shutil.which("openssl") is None, reason="needs openssl (Debian: apt-get install openssl)"
 )
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
-    folder = tmp_path_factory.mktemp("tls")
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return key, cert
 
 
 def serve(project: Path, settings: str, endpoint: str, *args: str):

@@ -12,11 +12,9 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -447,26 +445,6 @@ def listening_inodes(pid: int, port: int) -> set[str]:
         if target.startswith("socket:["):
             held.add(target[len("socket:[") : -1])
     return listening & held
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key, made by ``openssl``."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs openssl (Debian: apt-get install openssl)")
-    folder = tmp_path_factory.mktemp("tls")
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return key, cert
 
 
 @pytest.mark.parametrize("reuse_port", [False, True], ids=["shared", "reuse-port"])

@@ -369,3 +369,48 @@ def test_receive_after_close_raises_connection_closed(server):
         with pytest.raises(ConnectionClosed) as closed:
             client.receive()
         assert closed.value.code == 1000
+
+
+@pytest.mark.parametrize("path", ["/presence/lobby/", "/sync-presence/hall/"])
+def test_presence_joins_states_and_leaves_reach_the_room(server, path):
+    def event(client) -> dict:
+        return json.loads(client.receive())
+
+    with WebSocketClient.connect(server.port, f"{path}?name=ada") as ada:
+        state = event(ada)
+        assert state["presence"] == "state"
+        ada_channel = state["channel"]
+        assert state["members"] == {ada_channel: {"name": "ada"}}
+        assert event(ada) == {
+            "presence": "join", "group": state["group"], "channel": ada_channel,
+            "info": {"name": "ada"},
+        }  # fmt: skip
+        with WebSocketClient.connect(server.port, f"{path}?name=grace") as grace:
+            state = event(grace)
+            grace_channel = state["channel"]
+            assert state["members"] == {
+                ada_channel: {"name": "ada"},
+                grace_channel: {"name": "grace"},
+            }
+            joined = event(ada)
+            assert (joined["presence"], joined["channel"]) == ("join", grace_channel)
+            assert joined["info"] == {"name": "grace"}
+            assert grace.close() == 1000
+        left = event(ada)
+        assert (left["presence"], left["channel"], left["info"]) == (
+            "leave", grace_channel, {"name": "grace"},
+        )  # fmt: skip
+        assert ada.close() == 1000
+
+
+def test_a_refused_connection_is_never_present(server):
+    with WebSocketClient.connect(server.port, "/presence/refusals/?name=first") as first:
+        first_channel = json.loads(first.receive())["channel"]
+        json.loads(first.receive())  # its own join
+        with pytest.raises(HandshakeRefused):
+            WebSocketClient.connect(server.port, "/presence/refusals/?name=no")
+        with WebSocketClient.connect(server.port, "/presence/refusals/?name=next") as later:
+            assert set(json.loads(later.receive())["members"]) == {
+                first_channel,
+                json.loads(first.receive())["channel"],
+            }

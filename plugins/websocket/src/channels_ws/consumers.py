@@ -24,7 +24,7 @@ import json
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from channels_core.channel import Channel
+from channels_core.channel import Channel, sync_or_async
 from channels_core.consumers import AsyncConsumer, BaseConsumer, get_handler
 from channels_core.group import Group
 from channels_core.message import Message
@@ -35,6 +35,25 @@ from .auth import (
     channel_session_user_from_token,
 )
 from .ordering import enforce_ordering
+
+
+def presence_event(
+    kind: str, group: str, channel: str, info: dict, members: dict | None = None
+) -> dict:
+    """A presence message for WebSocket connections: ``kind`` is ``"join"`` or ``"leave"``
+    (sent to the group) or ``"state"`` (sent to the connection that joined, with every
+    present ``members``: ``{channel: info}``).
+
+    It carries the event twice: as keys (``type`` ``"presence.join"``, ``group``,
+    ``channel``, ``info``, and ``members`` for the state) for code that reads group messages,
+    and as a JSON text frame (``{"presence": kind, "group", "channel", "info"[, "members"]}``)
+    that the WebSocket protocol sends to the browser.
+    """
+    event: dict[str, Any] = {"presence": kind, "group": group, "channel": channel, "info": info}
+    if members is not None:
+        event["members"] = members
+    return {"type": f"presence.{kind}", **{k: v for k, v in event.items() if k != "presence"},
+            "text": json.dumps(event, separators=(",", ":"))}  # fmt: skip
 
 
 def _content(text: str | None, bytes: bytes | None, close: bool | int) -> dict:
@@ -61,6 +80,11 @@ class WebsocketConsumer(BaseConsumer):
       several workers take them (see :func:`channels_ws.ordering.enforce_ordering`).
     - ``groups`` or :meth:`connection_groups`: groups joined on connect and left on
       disconnect.
+    - ``presence = True``: once accepted, the connection is also present in each of its
+      connection groups with :meth:`presence_info` (``Group(name).presence()``), and leaves
+      on disconnect. The connection is told who is there (a ``{"presence": "state", ...}``
+      text frame), and every member of the group sees the joins and leaves (``{"presence":
+      "join"|"leave", ...}``); see :func:`presence_event`.
     """
 
     method_mapping: ClassVar[dict[str, str]] = {
@@ -73,6 +97,7 @@ class WebsocketConsumer(BaseConsumer):
     token_authenticator: ClassVar[Any] = None
     strict_ordering: ClassVar[bool] = False
     groups: ClassVar[list[str] | None] = None
+    presence: ClassVar[bool] = False
 
     def get_handler(self, message: Message, **kwargs: Any) -> Callable[..., Any]:
         """The mapped method, with the session, user and ordering its flags ask for."""
@@ -94,6 +119,15 @@ class WebsocketConsumer(BaseConsumer):
         """The groups this connection joins on connect and leaves on disconnect."""
         return list(self.groups or ())
 
+    def presence_info(self, **kwargs: Any) -> dict:
+        """The info this connection is present with (``presence = True``): by default the
+        user's id and name when one is signed in (``http_user``, ``token_auth``), else
+        ``{}``. Override it; keep it small and msgpack-safe."""
+        user = getattr(self.message, "user", None)
+        if user is not None and getattr(user, "is_authenticated", False):
+            return {"user": user.pk, "name": user.get_username()}
+        return {}
+
     def raw_connect(self, message: Message, **kwargs: Any) -> None:
         """Join the connection groups, then :meth:`connect`."""
         for group in self.connection_groups(**kwargs):
@@ -112,9 +146,13 @@ class WebsocketConsumer(BaseConsumer):
         """A message from the client; override it."""
 
     def raw_disconnect(self, message: Message, **kwargs: Any) -> None:
-        """Leave the connection groups, then :meth:`disconnect`."""
+        """Leave the connection groups (and their presence), then :meth:`disconnect`."""
+        channel = str(message.reply_channel)
         for group in self.connection_groups(**kwargs):
+            info = Group(group).presence().get(channel) if self.presence else None
             Group(group).discard(message.reply_channel)
+            if info is not None:
+                Group(group).send(presence_event("leave", group, channel, info))
         self.disconnect(message, **kwargs)
 
     def disconnect(self, message: Message, **kwargs: Any) -> None:
@@ -130,7 +168,22 @@ class WebsocketConsumer(BaseConsumer):
         content: dict[str, Any] = {"accept": True}
         if subprotocol is not None:
             content["subprotocol"] = subprotocol
+        if self.presence:
+            return sync_or_async(self._accept_present, content)
         return self.message.reply_channel.send(content)
+
+    async def _accept_present(self, content: dict) -> None:
+        """Accept, then be present in each connection group: tell this connection who is
+        there, and the group that it joined."""
+        reply = self.message.reply_channel
+        await reply.send(content)
+        channel = str(reply)
+        info = self.presence_info(**self.kwargs)
+        for group in self.connection_groups(**self.kwargs):
+            await Group(group).aadd(channel, presence=info)
+            members = await Group(group).apresence()
+            await reply.send(presence_event("state", group, channel, info, members))
+            await Group(group).asend(presence_event("join", group, channel, info))
 
     def send(self, text: str | None = None, bytes: bytes | None = None, close: bool | int = False):
         """Send text or bytes to this connection, and close it after when *close* is set."""
@@ -182,9 +235,13 @@ class AsyncWebsocketConsumer(WebsocketConsumer, AsyncConsumer):
         """A message from the client; override it."""
 
     async def raw_disconnect(self, message: Message, **kwargs: Any) -> None:
-        """Leave the connection groups, then :meth:`disconnect`."""
+        """Leave the connection groups (and their presence), then :meth:`disconnect`."""
+        channel = str(message.reply_channel)
         for group in self.connection_groups(**kwargs):
+            info = (await Group(group).apresence()).get(channel) if self.presence else None
             await Group(group).adiscard(message.reply_channel)
+            if info is not None:
+                await Group(group).asend(presence_event("leave", group, channel, info))
         await self.disconnect(message, **kwargs)
 
     async def disconnect(self, message: Message, **kwargs: Any) -> None:

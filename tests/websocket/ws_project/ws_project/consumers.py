@@ -142,3 +142,33 @@ class Demux(WebsocketDemultiplexer):
     """Two streams on one socket."""
 
     consumers = {"echo": EchoStream, "other": EchoStream}
+
+
+class PresenceRoom(AsyncJsonWebsocketConsumer):
+    """Present in ``presence-<room>`` with the ``?name=`` of its URL; refuses ``?name=no``."""
+
+    presence = True
+
+    def connection_groups(self, room, **kwargs):
+        return [f"presence-{room}"]
+
+    def presence_info(self, **kwargs):
+        return {"name": self.message["query_string"].decode().partition("=")[2]}
+
+    async def connect(self, message, **kwargs):
+        if message["query_string"] == b"name=no":
+            await self.close()
+        else:
+            await self.accept()
+
+
+class SyncPresenceRoom(JsonWebsocketConsumer):
+    """:class:`PresenceRoom` as a sync consumer."""
+
+    presence = True
+
+    def connection_groups(self, room, **kwargs):
+        return [f"presence-{room}"]
+
+    def presence_info(self, **kwargs):
+        return {"name": self.message["query_string"].decode().partition("=")[2]}

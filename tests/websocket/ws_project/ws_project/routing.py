@@ -11,6 +11,8 @@ from .consumers import (
     Flood,
     Gatekeeper,
     JsonEcho,
+    PresenceRoom,
+    SyncPresenceRoom,
     TokenFromSetting,
     TokenWhoami,
     Watched,
@@ -30,4 +32,6 @@ channel_routing = [
     route_class(TokenWhoami, path=r"^/token/$"),
     route_class(TokenFromSetting, path=r"^/token-setting/$"),
     route_class(Demux, path=r"^/demux/$"),
+    route_class(PresenceRoom, path=r"^/presence/(?P<room>\w+)/$"),
+    route_class(SyncPresenceRoom, path=r"^/sync-presence/(?P<room>\w+)/$"),
 ]

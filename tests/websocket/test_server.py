@@ -15,6 +15,7 @@ import struct
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -414,3 +415,54 @@ def test_a_refused_connection_is_never_present(server):
                 first_channel,
                 json.loads(first.receive())["channel"],
             }
+
+
+def test_a_reconnecting_connection_recovers_what_its_group_said(server):
+    def frame(client) -> dict:
+        return json.loads(client.receive())
+
+    def since(**positions) -> str:
+        return "channels_since=" + urllib.parse.quote(json.dumps(positions))
+
+    group = "history-r1"
+    with WebSocketClient.connect(server.port, "/recover/r1/") as first:
+        # A first connection has nothing to recover: the marker says where the group is.
+        assert frame(first) == {
+            "channels": "recovered", "group": group, "complete": True, "position": None,
+        }  # fmt: skip
+        for said in ("one", "two"):
+            first.send_text(json.dumps({"say": said}))
+        one, two = frame(first), frame(first)
+        assert (one["said"], one["group"], two["said"]) == ("one", group, "two")
+        epoch, offset = one["position"]
+        assert two["position"] == [epoch, offset + 1]
+
+        # Back after "one": "two" is recovered, then the marker.
+        path = f"/recover/r1/?{since(**{group: one['position']})}"
+        with WebSocketClient.connect(server.port, path) as back:
+            assert frame(back) == {**two, "recovered": True}
+            assert frame(back) == {
+                "channels": "recovered", "group": group, "complete": True,
+                "position": two["position"],
+            }  # fmt: skip
+            # Live messages go on, with their positions.
+            first.send_text(json.dumps({"say": "three"}))
+            assert frame(back)["position"] == [epoch, offset + 2]
+            assert frame(first)["said"] == "three"
+
+        # The group keeps 5: after seven more, a client back from "one" missed some.
+        for n in range(7):
+            first.send_text(json.dumps({"say": f"more {n}"}))
+        kept = [frame(first) for _ in range(7)][-5:]
+        with WebSocketClient.connect(
+            server.port, f"/recover/r1/?{since(**{group: one['position']})}"
+        ) as late:
+            assert [frame(late) for _ in range(5)] == [{**m, "recovered": True} for m in kept]
+            marker = frame(late)
+            assert (marker["complete"], marker["position"]) == (False, kept[-1]["position"])
+        # A position of another epoch (a restarted store) is not trusted either.
+        with WebSocketClient.connect(
+            server.port, f"/recover/r1/?{since(**{group: ['another-epoch', 3]})}"
+        ) as other:
+            assert [frame(other)["said"] for _ in range(5)] == [m["said"] for m in kept]
+            assert frame(other)["complete"] is False

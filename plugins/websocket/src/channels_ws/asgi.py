@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from channels_core import local
 
-from .frames import INTERNAL_ERROR, NORMAL_CLOSURE
+from .frames import INTERNAL_ERROR, NORMAL_CLOSURE, positioned_text
 
 if TYPE_CHECKING:
     from channels_core.host import Host
@@ -160,7 +160,8 @@ def events_from_reply(content: dict, accepted: bool) -> list[dict]:
             )
         events.append({"type": "websocket.accept", "subprotocol": content.get("subprotocol")})
     if content.get("text") is not None:
-        events.append({"type": "websocket.send", "text": content["text"]})
+        text = positioned_text(content["text"], content.get("position"))
+        events.append({"type": "websocket.send", "text": text})
     if content.get("bytes") is not None:
         events.append({"type": "websocket.send", "bytes": content["bytes"]})
     close = content.get("close")

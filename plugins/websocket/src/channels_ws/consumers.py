@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any, ClassVar
+from urllib.parse import parse_qs
 
 from channels_core.channel import Channel, sync_or_async
 from channels_core.consumers import AsyncConsumer, BaseConsumer, get_handler
@@ -34,6 +35,7 @@ from .auth import (
     channel_session_user_from_http,
     channel_session_user_from_token,
 )
+from .frames import positioned_text
 from .ordering import enforce_ordering
 
 
@@ -85,6 +87,12 @@ class WebsocketConsumer(BaseConsumer):
       on disconnect. The connection is told who is there (a ``{"presence": "state", ...}``
       text frame), and every member of the group sees the joins and leaves (``{"presence":
       "join"|"leave", ...}``); see :func:`presence_event`.
+    - ``recover = True``: once accepted, for each connection group that keeps history, the
+      connection gets what the group kept after the position its client gives in the
+      ``channels_since`` query parameter (``{"group": [epoch, offset]}`` as JSON, which
+      ``channels.js`` sends when it reconnects), marked ``"recovered": true``, then a
+      ``{"channels": "recovered", "group", "complete", "position"}`` text frame; see
+      :meth:`recover_groups`.
     """
 
     method_mapping: ClassVar[dict[str, str]] = {
@@ -98,6 +106,7 @@ class WebsocketConsumer(BaseConsumer):
     strict_ordering: ClassVar[bool] = False
     groups: ClassVar[list[str] | None] = None
     presence: ClassVar[bool] = False
+    recover: ClassVar[bool] = False
 
     def get_handler(self, message: Message, **kwargs: Any) -> Callable[..., Any]:
         """The mapped method, with the session, user and ordering its flags ask for."""
@@ -168,22 +177,71 @@ class WebsocketConsumer(BaseConsumer):
         content: dict[str, Any] = {"accept": True}
         if subprotocol is not None:
             content["subprotocol"] = subprotocol
-        if self.presence:
-            return sync_or_async(self._accept_present, content)
+        if self.presence or self.recover:
+            return sync_or_async(self._accept_and_join, content)
         return self.message.reply_channel.send(content)
 
-    async def _accept_present(self, content: dict) -> None:
-        """Accept, then be present in each connection group: tell this connection who is
-        there, and the group that it joined."""
+    async def _accept_and_join(self, content: dict) -> None:
+        """Accept; then be present in each connection group (tell this connection who is
+        there, and the group that it joined), and recover what it missed."""
         reply = self.message.reply_channel
         await reply.send(content)
-        channel = str(reply)
-        info = self.presence_info(**self.kwargs)
-        for group in self.connection_groups(**self.kwargs):
-            await Group(group).aadd(channel, presence=info)
-            members = await Group(group).apresence()
-            await reply.send(presence_event("state", group, channel, info, members))
-            await Group(group).asend(presence_event("join", group, channel, info))
+        groups = self.connection_groups(**self.kwargs)
+        if self.presence:
+            channel = str(reply)
+            info = self.presence_info(**self.kwargs)
+            for group in groups:
+                await Group(group).aadd(channel, presence=info)
+                members = await Group(group).apresence()
+                await reply.send(presence_event("state", group, channel, info, members))
+                await Group(group).asend(presence_event("join", group, channel, info))
+        if self.recover:
+            await self.recover_groups(groups)
+
+    def recovery_positions(self) -> dict[str, Any]:
+        """The positions the client gave (``channels_since``), by group; {} for none or for
+        a parameter that is not a JSON object."""
+        query = parse_qs(self.message.get("query_string", b"").decode("latin-1"))
+        given = query.get("channels_since")
+        if not given:
+            return {}
+        try:
+            positions = json.loads(given[-1])
+        except ValueError:
+            return {}
+        return positions if isinstance(positions, dict) else {}
+
+    async def recover_groups(self, groups: list[str]) -> None:
+        """For each of *groups* that keeps history, send this connection what it kept after
+        the client's position (each message with its position and ``"recovered": true``,
+        oldest first), then the ``recovered`` marker with ``complete`` and the group's latest
+        position. The connection joined the groups before, so what is sent meanwhile also
+        arrives live; the client (``channels.js``) puts the two in order and drops repeats.
+        """
+        reply = self.message.reply_channel
+        positions = self.recovery_positions()
+        for name in groups:
+            group = Group(name)
+            if group.channel_layer.history.for_group(name) is None:
+                continue
+            since = positions.get(name)
+            try:
+                history = await group.ahistory(since)
+            except ValueError:  # not a position: start over, as for another epoch
+                history = await group.ahistory(None)
+                history = type(history)(history.messages, False, history.position)
+            complete = history.complete if since is not None else True
+            for position, content in history.messages if since is not None else ():
+                text = positioned_text(content.get("text"), list(position), recovered=True)
+                if text is not None:
+                    await reply.send({"text": text})
+            marker = {
+                "channels": "recovered",
+                "group": name,
+                "complete": complete,
+                "position": list(history.position) if history.position else None,
+            }
+            await reply.send({"text": json.dumps(marker, separators=(",", ":"))})
 
     def send(self, text: str | None = None, bytes: bytes | None = None, close: bool | int = False):
         """Send text or bytes to this connection, and close it after when *close* is set."""
@@ -282,8 +340,17 @@ class JsonMixin:
 
     @classmethod
     def group_send(cls, name: str, content: Any, close: bool | int = False) -> Any:
-        """Send *content* as JSON to every connection of group *name*."""
-        return Group(name).send(_content(cls.encode_json(content), None, close))
+        """Send *content* as JSON to every connection of group *name*. When the group keeps
+        history, a dict gets the group's name under ``"group"`` (and each connection gets
+        its position under ``"position"``), for the browser client to recover from."""
+        group = Group(name)
+        if (
+            isinstance(content, dict)
+            and "group" not in content
+            and group.channel_layer.history.for_group(name) is not None
+        ):
+            content = {**content, "group": name}
+        return group.send(_content(cls.encode_json(content), None, close))
 
 
 class JsonWebsocketConsumer(JsonMixin, WebsocketConsumer):

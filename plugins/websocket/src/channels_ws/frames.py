@@ -17,10 +17,12 @@ cannot expand without limit.
 from __future__ import annotations
 
 import codecs
+import json as _json
 import os
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 CONTINUATION, TEXT, BINARY = 0x0, 0x1, 0x2
 CLOSE, PING, PONG = 0x8, 0x9, 0xA
@@ -393,3 +395,21 @@ class FrameCodec:
                 "1007-1014, or an application code from 3000 to 4999."
             )
         return self.frame(CLOSE, code.to_bytes(2, "big") + reason.encode("utf-8")[:123])
+
+
+def positioned_text(text: str | None, position: Any = None, **extra: Any) -> str | None:
+    """The text of a reply, with the group-history *position* a layer gave its message (and
+    *extra* keys) added when the text is a JSON object: ``{"text": "{...}", "position": [e,
+    o]}`` is sent as ``{..., "position": [e, o]}``, so that a browser can resume from it.
+
+    The keys go last, so they win over keys of the same name; any other text is unchanged.
+    """
+    if text is None or (position is None and not extra):
+        return text
+    body = text.rstrip()
+    if not body.startswith("{") or not body.endswith("}"):
+        return text
+    added = ({"position": position} if position is not None else {}) | extra
+    keys = _json.dumps(added, separators=(",", ":"))[1:-1]
+    inner = body[1:-1].strip()
+    return "{" + (f"{inner},{keys}" if inner else keys) + "}"

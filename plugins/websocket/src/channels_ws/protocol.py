@@ -39,6 +39,7 @@ from .frames import (
     Ping,
     ProtocolError,
     TextMessage,
+    positioned_text,
 )
 from .handshake import Handshake, HandshakeError, check_request, reject
 from .hub import Hub, hub_for
@@ -223,6 +224,8 @@ class WebSocketProtocol(Protocol):
             return
         text = content.get("text")
         if text is not None:
+            if "position" in content:  # a group message with history: where it stands
+                text = positioned_text(text, content["position"])
             if not isinstance(text, str):
                 raise TypeError(f"'text' must be a str, not {type(text).__name__}: {text!r:.60}")
             write(self.transport, self.codec.text(text))

@@ -172,3 +172,15 @@ class SyncPresenceRoom(JsonWebsocketConsumer):
 
     def presence_info(self, **kwargs):
         return {"name": self.message["query_string"].decode().partition("=")[2]}
+
+
+class RecoverRoom(AsyncJsonWebsocketConsumer):
+    """A room whose group keeps history (``history-<room>``); ``{"say": x}`` is sent to it."""
+
+    recover = True
+
+    def connection_groups(self, room, **kwargs):
+        return [f"history-{room}"]
+
+    async def receive(self, content, **kwargs):
+        await self.group_send(f"history-{kwargs['room']}", {"said": content["say"]})

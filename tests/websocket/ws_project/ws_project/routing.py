@@ -12,6 +12,7 @@ from .consumers import (
     Gatekeeper,
     JsonEcho,
     PresenceRoom,
+    RecoverRoom,
     SyncPresenceRoom,
     TokenFromSetting,
     TokenWhoami,
@@ -34,4 +35,5 @@ channel_routing = [
     route_class(Demux, path=r"^/demux/$"),
     route_class(PresenceRoom, path=r"^/presence/(?P<room>\w+)/$"),
     route_class(SyncPresenceRoom, path=r"^/sync-presence/(?P<room>\w+)/$"),
+    route_class(RecoverRoom, path=r"^/recover/(?P<room>\w+)/$"),
 ]

@@ -23,7 +23,11 @@ SESSION_ENGINE = "django.contrib.sessions.backends.file"
 SESSION_FILE_PATH = DATA
 USE_TZ = True
 CHANNEL_LAYERS = {
-    "default": {"BACKEND": "memory", "ROUTING": "ws_project.routing.channel_routing"},
+    "default": {
+        "BACKEND": "memory",
+        "ROUTING": "ws_project.routing.channel_routing",
+        "CONFIG": {"history": {"history-*": {"size": 5}}},
+    },
 }
 CHANNELS = {
     "PROTOCOLS": ["http", "websocket"],

@@ -1,7 +1,7 @@
 """The two consumers every contender serves: an HTTP hello and a WebSocket echo."""
 
 from channels_http.consumers import AsyncHttpConsumer
-from channels_ws import AsyncWebsocketConsumer
+from channels_ws import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
 
 class Hello(AsyncHttpConsumer):
@@ -16,3 +16,14 @@ class Echo(AsyncWebsocketConsumer):
 
     async def receive(self, text=None, bytes=None, **kwargs):
         await self.send(text=text, bytes=bytes)
+
+
+class Recover(AsyncJsonWebsocketConsumer):
+    """``/recover/``: a member of ``bench-room``, whose group keeps history, and recovers on
+    reconnect (``recover = True``); ``{"say": n}`` is sent to the room."""
+
+    recover = True
+    groups = ["bench-room"]
+
+    async def receive(self, content, **kwargs):
+        await self.group_send("bench-room", {"said": content["say"]})

@@ -2,9 +2,10 @@
 
 from channels_core import route_class
 
-from .consumers import Echo, Hello
+from .consumers import Echo, Hello, Recover
 
 channel_routing = [
     route_class(Hello, path=r"^/hello/$"),
     route_class(Echo, path=r"^/echo/$"),
+    route_class(Recover, path=r"^/recover/$"),
 ]

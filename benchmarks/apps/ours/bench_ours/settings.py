@@ -9,7 +9,12 @@ INSTALLED_APPS = ["channels_core"]
 ROOT_URLCONF = "bench_ours.urls"
 USE_TZ = True
 CHANNEL_LAYERS = {
-    "default": {"BACKEND": "memory", "ROUTING": "bench_ours.routing.channel_routing"},
+    "default": {
+        "BACKEND": "memory",
+        "ROUTING": "bench_ours.routing.channel_routing",
+        # benchmarks/recovery.py: the room keeps its last 1,000 messages.
+        "CONFIG": {"history": {"bench-room": {"size": 1000}}},
+    },
 }
 CHANNELS = {"PROTOCOLS": ["http", "websocket"], "MODE": "inprocess"}
 

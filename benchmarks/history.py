@@ -1,4 +1,5 @@
-"""What group history costs a group send, on each layer: history off against history on.
+"""What group history costs a group send, on each layer: history off against history on;
+and presence joins and leaves per second.
 
 For each layer (``memory``, ``ipc``, ``redis``), the same body in a fresh subprocess: a
 10-member group (``new_channel()`` members, each with a receiver task already waiting), then
@@ -9,9 +10,13 @@ and with ``{"history": {"bench.*": {"size": 100}}}`` (each send also keeps the m
 trims the group's history to 100). The table gives the medians and the cost of a send with
 history over one without (the issue's goal: at most 1.3x).
 
-A layer without the history extension is reported as such. The Redis layer runs against a
-``redis-server`` this script starts on a free port of 127.0.0.1 (persistence off); the IPC
-layer in a fresh temporary directory per run.
+**presence**: *sends* join-and-leave pairs on one group (``group_add(group, channel,
+presence={"user": n, "name": ...})`` then ``group_discard``), one after the other; pairs per
+second.
+
+A layer without the history or presence extension is reported as such. The Redis layer
+runs against a ``redis-server`` this script starts on a free port of 127.0.0.1 (persistence
+off); the IPC layer in a fresh temporary directory per run.
 
 Usage::
 
@@ -35,7 +40,7 @@ from _common import argument_parser, report, run_json
 
 HERE = Path(__file__).resolve().parent
 LAYERS = ("memory", "ipc", "redis")
-MODES = ("off", "on")
+MODES = ("off", "on", "presence")
 MEMBERS = 10
 HISTORY = {"bench.*": {"size": 100}}
 MESSAGE = {"type": "chat.message", "text": "hello, world", "n": 0}
@@ -56,6 +61,28 @@ def build_layer(which: str, history: bool, redis_url: str | None, path: str | No
     from channels_redis import RedisChannelLayer
 
     return RedisChannelLayer(hosts=[redis_url], capacity=10_000, **config)
+
+
+async def measure_presence(which: str, pairs: int, redis_url: str | None) -> dict:
+    """Join-and-leave pairs per second on one group."""
+    path = tempfile.mkdtemp(prefix="channels-bench-presence-") if which == "ipc" else None
+    try:
+        layer = build_layer(which, False, redis_url, path)
+        group = f"bench.presence.{time.monotonic_ns()}"
+        channels = [f"bench.member.{n}" for n in range(pairs)]
+        started = time.perf_counter()
+        for n, channel in enumerate(channels):
+            await layer.group_add(group, channel, presence={"user": n, "name": f"user {n}"})
+            await layer.group_discard(group, channel)
+        elapsed = time.perf_counter() - started
+        left = await layer.group_presence(group)
+        await layer.close()
+    finally:
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+    if left:
+        raise RuntimeError(f"{which}: {len(left)} members still present after leaving")
+    return {"sends_per_second": pairs / elapsed}
 
 
 async def measure(which: str, history: bool, sends: int, redis_url: str | None) -> dict:
@@ -110,7 +137,7 @@ def supports_history(which: str) -> bool:
         from channels_ipc import IPCChannelLayer as layer
     else:
         from channels_redis import RedisChannelLayer as layer
-    return "history" in layer.extensions
+    return {"history", "presence"} <= set(layer.extensions)
 
 
 def compare(args: argparse.Namespace) -> dict:
@@ -125,7 +152,7 @@ def compare(args: argparse.Namespace) -> dict:
             redis_url = stack.enter_context(running_redis())
         for which in args.layer:
             if not supports_history(which):
-                unavailable[which] = "no history extension"
+                unavailable[which] = "no history or presence extension"
         for repetition in range(args.repeat):
             for which in args.layer:
                 if which in unavailable:
@@ -163,11 +190,14 @@ def print_table(result: dict) -> None:
         f"medians of {result['repeat']} runs each; {result['sends']} group sends to "
         f"{result['members']} members; history keeps the last 100"
     )
-    print(f"{'layer':<10}{'off, sends/s':>15}{'on, sends/s':>15}{'cost on/off':>13}{'goal':>8}")
+    print(
+        f"{'layer':<10}{'off, sends/s':>15}{'on, sends/s':>15}{'cost on/off':>13}{'goal':>8}"
+        f"{'presence join+leave/s':>24}"
+    )
     for which, medians in result["median"].items():
         print(
             f"{which:<10}{medians['off']:>15,.0f}{medians['on']:>15,.0f}"
-            f"{result['cost'][which]:>12.2f}x{'1.3x':>8}"
+            f"{result['cost'][which]:>12.2f}x{'1.3x':>8}{medians['presence']:>24,.0f}"
         )
     for which, why in result["unavailable"].items():
         print(f"{which:<10}not measured: {why}")
@@ -185,7 +215,10 @@ def main() -> None:
     if args.run:
         import json
 
-        result = asyncio.run(measure(args.run, args.mode == "on", args.sends, args.redis))
+        if args.mode == "presence":
+            result = asyncio.run(measure_presence(args.run, args.sends, args.redis))
+        else:
+            result = asyncio.run(measure(args.run, args.mode == "on", args.sends, args.redis))
         print(json.dumps(result))
         return
     args.layer = args.layer or list(LAYERS)

@@ -1,7 +1,8 @@
 """The Redis layer on one server: the conformance suite, options, lossless close, encryption.
 
 Sharding, TLS, unix sockets and Sentinel are in test_redis_hosts.py, Redis Cluster in
-test_redis_cluster.py, outages and restarts in test_redis_faults.py.
+test_redis_cluster.py, outages and restarts in test_redis_faults.py, presence and history
+beyond the conformance suite in test_redis_presence_history.py.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from channels_core.exceptions import ImproperlyConfigured
+from channels_core.serialization import unpack
 
 
 class MessageCipher:
@@ -50,3 +51,17 @@ class MessageCipher:
             return self._fernet.decrypt(token)
         except InvalidToken:
             return None
+
+
+def read_packed(data: bytes, cipher: MessageCipher | None) -> dict | None:
+    """The dict packed in *data* (encrypted, when the layer has a *cipher*), or None when
+    *data* is not one (encrypted with other keys, or not encrypted as the layer expects)."""
+    if cipher is not None:
+        data = cipher.decrypt(data)
+        if data is None:
+            return None
+    try:
+        value = unpack(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

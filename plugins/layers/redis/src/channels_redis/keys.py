@@ -11,8 +11,16 @@ prefix's or one group's keys share a Redis Cluster slot:
     of a process; ``n:{<process prefix>}`` is a hash counting each channel's entries, for
     capacity, while one of them could be full (see :mod:`channels_redis.scripts`);
 ``g:{<group>}``
-    a sorted set of member channels scored by membership expiry, and ``gc:{<group>}`` the hash
-    of each member's capacity (fixed at ``group_add``, so a group send needs no glob matching);
+    a sorted set of member channels scored by membership expiry, ``gc:{<group>}`` the hash
+    of each member's capacity (fixed at ``group_add``, so a group send needs no glob matching),
+    and ``gp:{<group>}`` the hash of each present member's ``<process id>|<packed info>``;
+``gh:{<group>}`` and ``gl:{<group>}``
+    a group's history (the ``history`` option): a hash of its ``epoch``, the ``last`` offset
+    given and the highest offset ``dropped``, and the list of kept messages, oldest first,
+    as ``<offset>|<kept at, ms of the server's clock>|<packed message>``;
+``hb:{<process id>}``
+    the heartbeat of a layer instance with present members, which expires
+    ``presence_timeout`` after its last renewal (see :mod:`channels_redis.presence`);
 ``f:{<channel>}`` and ``f:{<process prefix>}``
     counters of sends refused at capacity (a hash by channel for a process prefix);
 ``d:{<channel>}`` and ``d:{<process prefix>}``
@@ -82,11 +90,20 @@ class KeyRouter:
         return route
 
     def group_route(self, group: str) -> tuple[Shard, list[str]]:
-        """The shard of *group* and its keys: members, member capacities."""
+        """The shard of *group* and its keys: members, member capacities, presence, history
+        state, history (the group scripts take the first three or all five)."""
+        prefix, tag = self.prefix, f"{{{group}}}"
         return self.shard_for(group), [
-            f"{self.prefix}g:{{{group}}}",
-            f"{self.prefix}gc:{{{group}}}",
+            f"{prefix}g:{tag}",
+            f"{prefix}gc:{tag}",
+            f"{prefix}gp:{tag}",
+            f"{prefix}gh:{tag}",
+            f"{prefix}gl:{tag}",
         ]
+
+    def heartbeat_route(self, process_id: str) -> tuple[Shard, str]:
+        """The shard and the key of the heartbeat of the layer instance *process_id*."""
+        return self.shard_for(process_id), f"{self.prefix}hb:{{{process_id}}}"
 
     def kind(self, key: bytes) -> bytes:
         """The kind of a key read from Redis: its first three bytes after the prefix

@@ -7,7 +7,9 @@ composes the other modules, each one job:
   (the key layout is documented there);
 - :mod:`channels_redis.waiters`: receives waiting on channels, and messages buffered for none;
 - :mod:`channels_redis.popping`: the tasks that pop this process's Redis lists for them;
-- :mod:`channels_redis.groups`: ``group_add``, ``group_discard``, ``group_send``;
+- :mod:`channels_redis.groups`: ``group_add``, ``group_discard``, ``group_send``, and the
+  presence and history of groups, with :mod:`channels_redis.presence` (the heartbeat of this
+  process's present members) and :mod:`channels_redis.history`;
 - :mod:`channels_redis.stats`: ``stats()``;
 - :mod:`channels_redis.hosts` and :mod:`channels_redis.host_forms`: the servers, their circuit
   breakers and the hash ring; :mod:`channels_redis.scripts`: the Lua scripts;
@@ -38,16 +40,18 @@ from channels_core.exceptions import (
     LayerUnavailable,
 )
 from channels_core.layers import BaseChannelLayer, LayerStats
-from channels_core.names import check_channel_name, check_process_prefix
+from channels_core.names import check_channel_name, check_process_prefix, random_suffix
 from channels_core.serialization import pack, unpack
 
 from . import scripts
 from .crypto import MessageCipher
 from .groups import RedisGroups
+from .history import split_position
 from .host_forms import DEFAULT_HOST, make_shard
 from .hosts import DEFAULT_MAX_CONNECTIONS, OUTAGE_ERRORS, Script, Shard
 from .keys import KeyRouter
 from .popping import Popper
+from .presence import Heartbeat
 from .stats import StatsReader
 from .waiters import Waiters
 
@@ -68,9 +72,12 @@ class RedisChannelLayer(RedisGroups, BaseChannelLayer):
     start of every key this layer uses (default ``"channels:"``), ``symmetric_encryption_keys``,
     a list of keys that encrypt messages at rest (the first encrypts, all decrypt), and
     ``max_connections``, how many calls run at once per server and event loop (default 100;
-    more wait for a free connection).
+    more wait for a free connection). It has presence and group history (the ``history`` and
+    ``presence_timeout`` options), kept in Redis: see :mod:`channels_redis.presence` and
+    :mod:`channels_redis.history`.
     """
 
+    extensions = (*BaseChannelLayer.extensions, "presence", "history")
     config_keys = ("hosts", "prefix", "symmetric_encryption_keys", "max_connections")
 
     def __init__(
@@ -109,6 +116,7 @@ class RedisChannelLayer(RedisGroups, BaseChannelLayer):
             self._router.route, self._run, self._waiting, self._cipher, self._drop
         )
         self._stats = StatsReader(self._router, self._run, self._waiting)
+        self._heartbeat = Heartbeat(random_suffix(), self._router, self._run, self.presence_timeout)
         # What sends, receives and group sends use, bound here once so that they reach it as
         # directly as the layer's own methods and attributes (no lookup through a helper).
         self._route = self._router.route
@@ -200,12 +208,18 @@ class RedisChannelLayer(RedisGroups, BaseChannelLayer):
     # Unreadable messages ----------------------------------------------------------------
 
     def _decode(self, channel: str, data: bytes) -> dict | None:
-        """The message in (decrypted) *data*, or None, dropped, if it is not one."""
+        """The message in (decrypted) *data*, or None, dropped, if it is not one; a message
+        of a group with history gets its position (see :mod:`channels_redis.history`)."""
+        position = None
         try:
+            if data[:1] == b"@":
+                position, data = split_position(data)
             message = unpack(data)
         except ValueError:
             message = None
         if isinstance(message, dict):
+            if position is not None:
+                message["position"] = position
             return message
         self._drop(channel, decrypted=True)
         return None
@@ -284,14 +298,16 @@ class RedisChannelLayer(RedisGroups, BaseChannelLayer):
     async def close(self) -> None:
         """Close the layer without losing messages: see the module documentation.
 
-        Waiting receives raise LayerClosed, as do later calls. In-flight pops are let finish
-        (a ``BLPOP`` or ``BLMOVE`` is woken with ``CLIENT UNBLOCK``), then every popped but
-        unreceived message goes back to the head of its list, in order.
+        Waiting receives raise LayerClosed, as do later calls. The presence heartbeat stops
+        and is deleted, so this layer's present members leave the presence at once. In-flight
+        pops are let finish (a ``BLPOP`` or ``BLMOVE`` is woken with ``CLIENT UNBLOCK``), then
+        every popped but unreceived message goes back to the head of its list, in order.
         """
         if self._closed:
             return
         self._closed = True
         self._waiting.fail_all(self._closed_error)
+        await self._heartbeat.stop()
         await self._popper.stop()
         await self._drops_counted()
         await self._push_back_buffers()

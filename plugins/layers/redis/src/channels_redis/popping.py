@@ -171,12 +171,19 @@ class Popper:
         else:
             channels = [names.decode()]
         if self._cipher is not None:
-            # Once per entry, however many channels it is for.
+            # Once per entry, however many channels it is for. A group message's position
+            # stays in front of the packed message (see channels_redis.history).
+            position = b""
+            if data[:1] == b"@":
+                cut = data.find(b"|") + 1
+                position, data = data[:cut], data[cut:]
             data = self._cipher.decrypt(data)
             if data is None:
                 for channel in channels:
                     self._drop(channel, decrypted=False)
                 return
+            if position:
+                data = position + data
         deliver = self._deliver
         for channel in channels:
             deliver(popped, channel, expires_at, data)

@@ -4,9 +4,10 @@ Entries are ``<expires_at>|<packed message>`` in a normal channel's list and
 ``<expires_at>|<channels>|<packed message>`` in a process list (one per process prefix), where
 ``<channels>`` names the channels of that process the message is for, separated by commas
 (channel names never hold a comma or a ``|``): one for a send, every member of that process
-that accepted it for a group send. Every script declares the keys it touches, and every key
-carries a hash tag (``{...}``) so that the keys of one channel, one process prefix or one group
-share a Redis Cluster slot.
+that accepted it for a group send. The packed message of a group send to a group with history
+is preceded by its position, ``@<epoch>:<offset>|`` (see :mod:`channels_redis.history`). Every
+script declares the keys it touches, and every key carries a hash tag (``{...}``) so that the
+keys of one channel, one process prefix or one group share a Redis Cluster slot.
 
 A member of a push takes three keys: its list, its count hash and its refusal counter. A normal
 channel's list length is its count. A process list's channels are counted one by one in its
@@ -181,13 +182,15 @@ return full + flush()
 CLUSTER_FLAGS = "#!lua flags=allow-cross-slot-keys\n"
 
 # members() gives the members of a group and their capacities, two lists; expired members are
-# removed first.
+# removed first (with their presence).
 _MEMBERS = """
-local function members(members_key, capacities_key, now)
+local function members(members_key, capacities_key, presence_key, now)
   local expired = redis.call('ZRANGEBYSCORE', members_key, '-inf', now)
-  if #expired > 0 then
-    redis.call('ZREM', members_key, unpack(expired))
-    redis.call('HDEL', capacities_key, unpack(expired))
+  for first = 1, #expired, 1000 do
+    local last = math.min(first + 999, #expired)
+    redis.call('ZREM', members_key, unpack(expired, first, last))
+    redis.call('HDEL', capacities_key, unpack(expired, first, last))
+    redis.call('HDEL', presence_key, unpack(expired, first, last))
   end
   local channels, capacities = redis.call('ZRANGE', members_key, 0, -1), {}
   for first = 1, #channels, 1000 do
@@ -198,31 +201,129 @@ local function members(members_key, capacities_key, now)
   return channels, capacities
 end
 """
-# The members and their capacities, flat. KEYS: members (sorted set), capacities (hash).
-# ARGV: now.
+# A group's history (the ``history`` option): the hash of its epoch, the last offset given and
+# the highest offset dropped, and the list of its kept messages, oldest first, as entries
+# '<offset>|<kept at>|<message>', the time in milliseconds of the server's clock (one clock for
+# every process). Offsets in the list follow each other, so an offset's index is its distance
+# from the head's.
+_HISTORY = """
+local function server_ms()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+local function offset_of(entry)
+  return tonumber(string.sub(entry, 1, string.find(entry, '|', 1, true) - 1))
+end
+-- Drops the entries past *size* or older than *ttl_ms* (0: no such bound), and remembers the
+-- highest offset dropped.
+local function trim_history(state, list, size, ttl_ms, now_ms)
+  local dropped
+  if size > 0 then
+    local extra = redis.call('LLEN', list) - size
+    if extra > 0 then
+      dropped = offset_of(redis.call('LINDEX', list, extra - 1))
+      redis.call('LTRIM', list, extra, -1)
+    end
+  end
+  if ttl_ms > 0 then
+    local oldest, head = now_ms - ttl_ms, redis.call('LINDEX', list, 0)
+    while head do
+      local first = string.find(head, '|', 1, true)
+      local second = string.find(head, '|', first + 1, true)
+      if tonumber(string.sub(head, first + 1, second - 1)) >= oldest then break end
+      redis.call('LPOP', list)
+      dropped = tonumber(string.sub(head, 1, first - 1))
+      head = redis.call('LINDEX', list, 0)
+    end
+  end
+  if dropped then redis.call('HSET', state, 'dropped', dropped) end
+end
+-- Keeps *message* as the group's next one and returns its epoch and offset. ARGV[i..i + 3]: a
+-- fresh epoch, size, ttl_ms, lifetime_ms. The fresh epoch is the group's when it has none (its
+-- history was never kept, or was lost with the server), so positions from before are known to
+-- be of another epoch. Both keys live lifetime_ms after the group's last message.
+local function keep(state, list, message, i)
+  local epoch = ARGV[i]
+  if redis.call('HSETNX', state, 'epoch', epoch) == 1 then
+    redis.call('DEL', list)
+  else
+    epoch = redis.call('HGET', state, 'epoch')
+  end
+  local offset = redis.call('HINCRBY', state, 'last', 1)
+  local now_ms = server_ms()
+  redis.call('RPUSH', list, string.format('%d|%d|', offset, now_ms) .. message)
+  trim_history(state, list, tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), now_ms)
+  redis.call('PEXPIRE', state, ARGV[i + 3])
+  redis.call('PEXPIRE', list, ARGV[i + 3])
+  return epoch, offset
+end
+"""
+
+# The group's members and their capacities, for a group send over several servers, after the
+# message is kept in the group's history if it keeps one: {epoch, offset, channel, capacity,
+# ...}, epoch '' and offset 0 without history. KEYS: members, capacities, presence, history
+# state, history. ARGV: now; for a group with history, then the packed message, a fresh epoch,
+# size, ttl_ms, lifetime_ms.
 GROUP_MEMBERS = (
     _MEMBERS
+    + _HISTORY
     + """
-local channels, capacities = members(KEYS[1], KEYS[2], tonumber(ARGV[1]))
-local flat = {}
+local epoch, offset = '', 0
+if ARGV[2] then epoch, offset = keep(KEYS[4], KEYS[5], ARGV[2], 3) end
+local channels, capacities = members(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]))
+local reply = {epoch, offset}
 for i = 1, #channels do
-  flat[2 * i - 1] = channels[i]
-  flat[2 * i] = capacities[i]
+  reply[2 * i + 1] = channels[i]
+  reply[2 * i + 2] = capacities[i]
 end
-return flat
+return reply
+"""
+)
+
+# What a group kept after a position: {} when the group has no history state, else {epoch,
+# last offset, highest offset dropped, the entries after the position...}. What the list no
+# longer holds counts as dropped even when it went another way (a server evicting keys).
+# KEYS: history state, history. ARGV: size, ttl_ms, the position's epoch ('' for none) and
+# offset.
+GROUP_HISTORY = (
+    _HISTORY
+    + """
+local state, list = KEYS[1], KEYS[2]
+if redis.call('EXISTS', state) == 0 then return {} end
+trim_history(state, list, tonumber(ARGV[1]), tonumber(ARGV[2]), server_ms())
+local found = redis.call('HMGET', state, 'epoch', 'last', 'dropped')
+local epoch, last = found[1], tonumber(found[2])
+local head = redis.call('LINDEX', list, 0)
+local first = last + 1
+if head then first = offset_of(head) end
+local dropped = math.max(tonumber(found[3] or '0'), first - 1)
+local start = 0
+if ARGV[3] == epoch then start = math.max(0, tonumber(ARGV[4]) - first + 1) end
+local reply = {epoch, last, dropped}
+for _, entry in ipairs(redis.call('LRANGE', list, start, -1)) do reply[#reply + 1] = entry end
+return reply
 """
 )
 
 # A whole group send on a one-server layer: the members' keys are computed here, so this script
 # is used only where every key lives on the one server (never on a Redis Cluster). Members of a
-# process are gathered by their process prefix, whose keys are made once.
-# KEYS: members, capacities. ARGV: now, expires_at, ttl, payload, key prefix.
+# process are gathered by their process prefix, whose keys are made once. A group with history
+# keeps the message first, and its members get it after its position: '@<epoch>:<offset>|'.
+# Returns {epoch, offset, how many members were full}, epoch '' and offset 0 without history.
+# KEYS: members, capacities, presence, history state, history. ARGV: now, expires_at, ttl,
+# payload, key prefix; for a group with history, then a fresh epoch, size, ttl_ms, lifetime_ms.
 GROUP_SEND_LOCAL = (
     _PUSH
     + _MEMBERS
+    + _HISTORY
     + """
 local prefix = ARGV[5]
-local channels, capacities = members(KEYS[1], KEYS[2], now)
+local epoch, offset = '', 0
+if ARGV[6] then
+  epoch, offset = keep(KEYS[4], KEYS[5], payload, 6)
+  payload = '@' .. epoch .. ':' .. offset .. '|' .. payload
+end
+local channels, capacities = members(KEYS[1], KEYS[2], KEYS[3], now)
 local full, by_tag, find, sub = 0, {}, string.find, string.sub
 for i = 1, #channels do
   local channel, capacity = channels[i], capacities[i]
@@ -242,22 +343,54 @@ for i = 1, #channels do
                        prefix .. 'f:' .. tagged, channel, capacity)
   end
 end
-return full + flush()
+return {epoch, offset, full + flush()}
 """
 )
 
-# KEYS: members, capacities. ARGV: channel, expires_at (score), capacity, ttl.
+# KEYS: members, capacities, presence. ARGV: channel, expires_at (score), capacity, ttl, and
+# the member's presence ('<process id>|<packed info>') when it is present.
 GROUP_ADD = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
+if ARGV[5] then redis.call('HSET', KEYS[3], ARGV[1], ARGV[5]) end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
 """
 
-# KEYS: members, capacities. ARGV: channel.
+# KEYS: members, capacities, presence. ARGV: channel.
 GROUP_DISCARD = """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+"""
+
+# The present members whose membership has not expired, flat: channel, presence, ...; the
+# presence of the others is removed. KEYS: members, presence. ARGV: now.
+GROUP_PRESENCE = """
+local now, found, live, gone = tonumber(ARGV[1]), redis.call('HGETALL', KEYS[2]), {}, {}
+for i = 1, #found, 2 do
+  local expires_at = redis.call('ZSCORE', KEYS[1], found[i])
+  if expires_at and tonumber(expires_at) > now then
+    live[#live + 1] = found[i]
+    live[#live + 1] = found[i + 1]
+  else
+    gone[#gone + 1] = found[i]
+  end
+end
+for first = 1, #gone, 1000 do
+  redis.call('HDEL', KEYS[2], unpack(gone, first, math.min(first + 999, #gone)))
+end
+return live
+"""
+
+# Removes the presence of members whose process stopped renewing its heartbeat, unless it
+# changed since it was read (added again by a live process). KEYS: presence. ARGV: channel,
+# presence, ...
+FORGET_PRESENCE = """
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
 """
 
 # Pops up to ARGV[1] entries (and about ARGV[2] bytes) from a process list and frees their

@@ -16,13 +16,22 @@ reading its output can check what was delivered where. Roles:
     a worker: receives from CHANNEL and prints ``[sender, n]`` until SIGTERM, which closes the
     layer gracefully.
 ``hammer PATH SENDER``
-    sends to ``hammer.out`` (``{"sender": SENDER, "n": ...}``), group-sends to ``hammer.group``,
-    adds and discards members, and receives from ``hammer.in`` as fast as it can, printing
+    sends to ``hammer.out`` (``{"sender": SENDER, "n": ...}``), group-sends to ``hammer.group``
+    (which keeps its last 20 messages), adds its reply channel there as a present member and
+    discards it, and receives from ``hammer.in`` as fast as it can, printing
     ``["in", sender, n]`` for what it receives; the test kills it with SIGKILL at random.
 ``hold PATH``
     takes the store's write lock, prints ``holding`` and sleeps holding it (to be killed).
 ``discard PATH GROUP CHANNEL``
     discards CHANNEL from GROUP and prints ``done``.
+``present PATH GROUP COUNT``
+    adds COUNT ``new_channel()`` channels to GROUP, present with ``{"n": 0..COUNT-1}``,
+    prints ``{"names": [...]}`` and ``ready``, and sleeps (to be killed).
+``group_send PATH GROUP COUNT [OPTION=VALUE ...]``
+    sends ``{"n": 0..COUNT-1}`` to GROUP, printing each position as ``[epoch, offset]``, then
+    ``done``; ``history={"chat.*": {"size": 10}}`` makes the group keep history.
+``flush PATH``
+    flushes the store and prints ``done``.
 """
 
 from __future__ import annotations
@@ -56,7 +65,7 @@ async def send_with_retry(layer: IPCChannelLayer, channel: str, message: dict) -
             await asyncio.sleep(0.001)
 
 
-def options(pairs: tuple[str, ...]) -> dict[str, float]:
+def options(pairs: tuple[str, ...]) -> dict[str, object]:
     """Layer options from ``key=value`` arguments."""
     return {key: json.loads(value) for key, _, value in (pair.partition("=") for pair in pairs)}
 
@@ -115,7 +124,7 @@ async def serve(path: str, channel: str) -> None:
 
 
 async def hammer(path: str, sender: str) -> None:
-    layer = IPCChannelLayer(path=path, capacity=50)
+    layer = IPCChannelLayer(path=path, capacity=50, history={"hammer.group": {"size": 20}})
     reply = await layer.new_channel()
     emit("ready")
 
@@ -123,10 +132,14 @@ async def hammer(path: str, sender: str) -> None:
         n = 0
         while True:
             await send_with_retry(layer, "hammer.out", {"sender": int(sender), "n": n})
-            await layer.group_add("hammer.group", reply)
+            await layer.group_add("hammer.group", reply, presence={"sender": int(sender)})
             await layer.group_send("hammer.group", {"sender": int(sender), "n": n})
             await layer.group_discard("hammer.group", reply)
             n += 1
+            # None of these calls suspends unless hammer.out is full: without this, while
+            # the test drains hammer.out fast enough, the loop would never run the receiving
+            # tasks below, and the child would be killed having received nothing.
+            await asyncio.sleep(0)
 
     async def consume() -> None:
         while True:
@@ -155,6 +168,33 @@ async def discard(path: str, group: str, channel: str) -> None:
     await layer.close()
 
 
+async def present(path: str, group: str, count: str) -> None:
+    layer = IPCChannelLayer(path=path)
+    names = [await layer.new_channel() for _ in range(int(count))]
+    for n, name in enumerate(names):
+        await layer.group_add(group, name, presence={"n": n})
+    emit({"names": names})
+    emit("ready")
+    await asyncio.sleep(60)
+
+
+async def group_send(path: str, group: str, count: str, *config: str) -> None:
+    layer = IPCChannelLayer(path=path, **options(config))
+    emit("ready")
+    for n in range(int(count)):
+        position = await layer.group_send(group, {"n": n})
+        emit(None if position is None else list(position))
+    emit("done")
+    await layer.close()
+
+
+async def flush(path: str) -> None:
+    layer = IPCChannelLayer(path=path)
+    await layer.flush()
+    emit("done")
+    await layer.close()
+
+
 ROLES = {
     "send": send,
     "receive": receive,
@@ -163,6 +203,9 @@ ROLES = {
     "hammer": hammer,
     "hold": hold,
     "discard": discard,
+    "present": present,
+    "group_send": group_send,
+    "flush": flush,
 }
 
 if __name__ == "__main__":

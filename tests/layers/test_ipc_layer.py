@@ -148,6 +148,15 @@ def test_an_lmdb_store_of_another_program_is_refused(tmp_path):
         assert txn.get(b"someone") == b"else's data"
 
 
+def test_a_store_of_the_previous_format_is_refused_saying_what_to_remove(tmp_path):
+    # channels-ipc/2 kept no presence, history or epoch: a process of that version would
+    # send to groups without keeping their history.
+    with lmdb.open(str(tmp_path)) as env, env.begin(write=True) as txn:
+        txn.put(b"channels-ipc", b"channels-ipc/2")
+    with pytest.raises(ImproperlyConfigured, match=r"another version.*remove its data\.mdb"):
+        IPCChannelLayer(path=tmp_path)
+
+
 async def test_an_oversized_message_is_refused_at_send_naming_the_limit(tmp_path):
     layer = IPCChannelLayer(path=tmp_path, max_message_size=1000)
     with pytest.raises(MessageTooLarge, match="limit of 1000 bytes"):

@@ -15,12 +15,13 @@ from pathlib import Path
 import lmdb
 
 from channels_core.exceptions import ImproperlyConfigured, LayerUnavailable
+from channels_core.history import new_epoch
 
-from .layout import DATABASES, FORMAT, FORMAT_KEY
+from .layout import DATABASES, EPOCH_KEY, FORMAT, FORMAT_KEY
 
 
 class Environment:
-    """The LMDB environment at *path*, in the ``channels-ipc/2`` format, and its databases."""
+    """The LMDB environment at *path*, in the ``channels-ipc/3`` format, and its databases."""
 
     def __init__(self, path: Path, map_size: int) -> None:
         self.path = path
@@ -59,15 +60,24 @@ class Environment:
                             "directory of its own."
                         )
                     txn.put(FORMAT_KEY, FORMAT)
+                    # A new store starts a new history epoch: positions given out by a store
+                    # that was deleted are then recognised as such.
+                    txn.put(EPOCH_KEY, new_epoch().encode())
                 elif marker != FORMAT:
                     raise ImproperlyConfigured(
                         f"The store in {str(path)!r} has format {marker!r}, not {FORMAT!r}: "
                         "it was written by another version of channels-ipc; stop the "
                         "processes using it and remove its data.mdb and lock.mdb."
                     )
-            self.messages, self.counts, self.groups, self.full, self.wakes = (
-                self.env.open_db(name) for name in DATABASES
-            )
+            (
+                self.messages,
+                self.counts,
+                self.groups,
+                self.full,
+                self.wakes,
+                self.presence,
+                self.history,
+            ) = (self.env.open_db(name) for name in DATABASES)
             # Reader slots left by processes killed during a read are freed here.
             self.env.reader_check()
         except BaseException:

@@ -1,18 +1,24 @@
 """Groups (database ``g``): memberships with an expiry, and sending to every member.
 
 A process keeps the members it read of a group, with the group's version, and reads them
-again only when an add, a discard or an expiry changed it.
+again only when an add, a discard or an expiry changed it. Presence (:mod:`.presence`) and
+history (:mod:`.history`) change in the same transactions as the memberships and the sends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import lmdb
 
+from channels_core.history import Retention
+
 from . import layout
 from .capacity import Capacity
+from .history import GroupHistory
 from .layout import next_seq
+from .presence import Presence
 from .registrations import WakeRegistrations
 
 # Assigned, not imported by name, to keep their calls method calls: see layout.py.
@@ -37,7 +43,12 @@ class Members:
         self.until = float("inf")
 
 
-class Groups(Capacity, WakeRegistrations):
+# For a group that keeps history: its retention, and how to pack the members' message with
+# the position ``(epoch, offset)`` the send gets.
+Keeping = tuple[Retention, Callable[[tuple[str, int]], bytes]]
+
+
+class Groups(Capacity, WakeRegistrations, Presence, GroupHistory):
     """The store's transactions on groups."""
 
     def __init__(self, path: Path, map_size: int) -> None:
@@ -46,15 +57,23 @@ class Groups(Capacity, WakeRegistrations):
         super().__init__(path, map_size)
 
     def group_send(
-        self, group: str, data: bytes, expires_at: float, now: float
-    ) -> tuple[dict[bytes, set[str]], int]:
-        """Store a message for every member; the keys to ring per token, and the full count."""
+        self, group: str, data: bytes, expires_at: float, now: float, keeping: Keeping | None
+    ) -> tuple[dict[bytes, set[str]], int, tuple[str, int] | None]:
+        """Store a message for every member, and keep it in the group's history when
+        *keeping*; the keys to ring per token, the full count, and the message's position
+        (None without history)."""
         stamp = EXPIRES.pack(expires_at)
         full = 0
+        prefix = group.encode() + b"\0"
+        position = None
         with self._write() as txn:
-            members = self._group(txn, group.encode() + b"\0", now)
+            if keeping is not None:
+                retention, with_position = keeping
+                position = self._keep(txn, prefix, data, retention, now)
+                data = with_position(position)
+            members = self._group(txn, prefix, now)
             if not members.normal and not members.owned:
-                return {}, 0
+                return {}, 0, position
             seq = next_seq(txn, len(members.normal) + len(members.owned))
             keys: list[bytes] = []
             for name, capacity in members.normal:
@@ -79,7 +98,7 @@ class Groups(Capacity, WakeRegistrations):
             for key in keys:
                 for token in self._tokens(txn, key):
                     rings.setdefault(token, set()).add(key.decode())
-        return rings, full
+        return rings, full, position
 
     def _group(self, txn: lmdb.Transaction, prefix: bytes, now: float) -> Members:
         """The live members of the group whose keys start with *prefix*.
@@ -124,6 +143,7 @@ class Groups(Capacity, WakeRegistrations):
         if expired:
             for key in expired:
                 txn.delete(key, db=self.groups)
+                txn.delete(key, db=self.presence)
             members.version = self._new_version(txn, prefix)
         if len(self._members) >= _GROUPS_KEPT:
             self._members.clear()
@@ -136,18 +156,31 @@ class Groups(Capacity, WakeRegistrations):
         txn.put(prefix, version, db=self.groups)
         return version
 
-    def group_add(self, group: str, channel: str, member_until: float, capacity: int) -> None:
-        """Add *channel* to *group* (or renew it) until *member_until*."""
+    def group_add(
+        self,
+        group: str,
+        channel: str,
+        member_until: float,
+        capacity: int,
+        presence: bytes | None,
+    ) -> None:
+        """Add *channel* to *group* (or renew it) until *member_until*; with *presence* (this
+        process's identity and the packed info), make it present too."""
         prefix = group.encode() + b"\0"
+        key = prefix + channel.encode()
         with self._write() as txn:
-            txn.put(prefix + channel.encode(), MEMBER.pack(member_until, capacity), db=self.groups)
+            txn.put(key, MEMBER.pack(member_until, capacity), db=self.groups)
+            if presence is not None:
+                txn.put(key, presence, db=self.presence)
             self._new_version(txn, prefix)
 
     def group_discard(self, group: str, channel: str) -> None:
-        """Remove *channel* from *group*."""
+        """Remove *channel* from *group*, and its presence."""
         prefix = group.encode() + b"\0"
+        key = prefix + channel.encode()
         with self._write() as txn:
-            if txn.delete(prefix + channel.encode(), db=self.groups):
+            txn.delete(key, db=self.presence)
+            if txn.delete(key, db=self.groups):
                 self._new_version(txn, prefix)
 
     def group_members(self, group: str, now: float) -> list[str]:

@@ -13,6 +13,11 @@ taken ahead of a receiver: closing the layer loses no message of a shared channe
 this process's own channels (``prefix!…``) are taken in batches into local buffers, for fan-out
 speed; those left when the layer closes are dropped, as nobody else could receive them.
 
+Groups may keep history (the ``history`` option): a group send keeps the message and gives
+it its position in the same transaction that stores it for the members. Present members are
+stored with the identity of the process that added them, and end as soon as it dies
+(:mod:`.liveness`): on one machine, the kernel knows, so no heartbeat and no timeout.
+
 This module holds the layer's public methods. Receiving is spread over :mod:`.waiters` (the
 waiting receives, and the doorbell that wakes them) and :mod:`.owned` (this process's own
 channels, with their buffers).
@@ -34,6 +39,7 @@ from channels_core.exceptions import (
     ImproperlyConfigured,
     LayerClosed,
 )
+from channels_core.history import History, Position, check_presence_info
 from channels_core.layers import BaseChannelLayer, LayerStats
 from channels_core.names import (
     check_channel_name,
@@ -44,6 +50,7 @@ from channels_core.names import (
 from channels_core.serialization import pack, unpack
 
 from .directory import default_path, layer_directory
+from .liveness import this_process
 from .owned import Entry, OwnedChannels
 from .store import open_store
 from .waiters import Waiters
@@ -80,9 +87,15 @@ class IPCChannelLayer(OwnedChannels, Waiters, BaseChannelLayer):
     ``DJANGO_SETTINGS_MODULE``); and ``map_size``, the most bytes the store may grow to
     (default 1 GiB, reserved as address space, not memory or disk).
 
+    Presence and group history live in the store with the messages: a present member ends
+    when the process that added it dies (at once: ``presence_timeout`` is an upper bound this
+    layer does not need), and the history epoch is made with the store, so a deleted store
+    directory loses the history, and positions from before it are told apart.
+
     Sends work from any thread; receives run on one event loop at a time.
     """
 
+    extensions = (*BaseChannelLayer.extensions, "presence", "history")
     config_keys = ("path", "name", "map_size")
 
     def __init__(
@@ -206,14 +219,19 @@ class IPCChannelLayer(OwnedChannels, Waiters, BaseChannelLayer):
 
     # Groups -----------------------------------------------------------------------------
 
-    async def group_add(self, group: str, channel: str) -> None:
-        """Add *channel* to *group*, or renew its membership."""
+    async def group_add(self, group: str, channel: str, presence: dict | None = None) -> None:
+        """Add *channel* to *group*, or renew its membership; with *presence*, also make it
+        present with that info, for as long as this process lives."""
         check_group_name(group)
         check_channel_name(channel)
+        if presence is not None:
+            info = pack(check_presence_info(presence), self.max_message_size)
+            presence = this_process() + info
         with self._lock:
             self._check_open()
             member_until = time.time() + self.group_expiry
-            self._store.group_add(group, channel, member_until, self.capacity_for(channel))
+            capacity = self.capacity_for(channel)
+            self._store.group_add(group, channel, member_until, capacity, presence)
 
     async def group_discard(self, group: str, channel: str) -> None:
         """Remove *channel* from *group*; nothing happens when it is not a member."""
@@ -223,18 +241,59 @@ class IPCChannelLayer(OwnedChannels, Waiters, BaseChannelLayer):
             self._check_open()
             self._store.group_discard(group, channel)
 
-    async def group_send(self, group: str, message: dict) -> None:
-        """Send *message* to every member of *group*; full members are skipped and counted."""
+    async def group_send(self, group: str, message: dict) -> Position | None:
+        """Send *message* to every member of *group*; full members are skipped and counted.
+        A group that keeps history keeps it too, and its position is returned."""
         check_group_name(group)
         data = pack(message, self.max_message_size)
+        retention = self.history.for_group(group)
+        keeping = None
+        if retention is not None:
+
+            def with_position(position: tuple[str, int]) -> bytes:
+                # Members get the message with its position; history keeps it without.
+                return pack({**message, "position": list(position)}, self.max_message_size)
+
+            keeping = (retention, with_position)
         with self._lock:
             self._check_open()
             now = time.time()
-            rings, full = self._store.group_send(group, data, now + self.expiry, now)
+            rings, full, position = self._store.group_send(
+                group, data, now + self.expiry, now, keeping
+            )
             if rings:
                 self._ring(rings)
         if full:
             logger.debug("Group send to %r skipped %d full members.", group, full)
+        return None if position is None else Position(*position)
+
+    async def group_presence(self, group: str) -> dict[str, dict]:
+        """The present members of *group* (their membership not expired, their process
+        alive): ``{channel: info}``."""
+        check_group_name(group)
+        with self._lock:
+            self._check_open()
+            present = self._store.group_presence(group, time.time())
+        return {channel: unpack(info) for channel, info in present.items()}
+
+    async def group_history(self, group: str, since: Position | None = None) -> History:
+        """What *group* kept after *since*; see :meth:`BaseChannelLayer.group_history`."""
+        check_group_name(group)
+        retention = self.retention(group)
+        since = Position.of(since)
+        with self._lock:
+            self._check_open()
+            epoch, last, dropped, kept = self._store.group_history(
+                group, retention, since, time.time()
+            )
+        if since is None:
+            complete = dropped == 0
+        elif since.epoch != epoch:
+            complete = False
+        else:
+            complete = since.offset >= dropped
+        messages = [(Position(epoch, offset), unpack(data)) for offset, data in kept]
+        return History(messages, complete, Position(epoch, last) if last else None)
 
     async def group_members(self, group: str) -> list[str]:
         """The channels of *group* whose membership has not expired."""
@@ -246,7 +305,8 @@ class IPCChannelLayer(OwnedChannels, Waiters, BaseChannelLayer):
     # Lifecycle and statistics -----------------------------------------------------------
 
     async def flush(self) -> None:
-        """Drop every message and group of the store, and this process's buffers."""
+        """Drop every message, group, presence and history of the store (a new history
+        epoch), and this process's buffers."""
         with self._lock:
             self._check_open()
             self._store.flush()

@@ -1,4 +1,4 @@
-"""The on-disk layout of the IPC layer's store, format ``channels-ipc/2``: its keys and values.
+"""The on-disk layout of the IPC layer's store, format ``channels-ipc/3``: its keys and values.
 
 Named databases:
 
@@ -30,8 +30,18 @@ Named databases:
 ``w`` (wake-ups)
     ``key + b"\\0" + token``: the process whose doorbell is *token* waits on *key* (a normal
     channel or an owner prefix), so a send rings it.
+``p`` (presence)
+    ``group + b"\\0" + channel`` (the member's key in ``g``) to the identity of the process
+    that made it present (:mod:`.liveness`) and its packed info. Every key here has one in
+    ``g``: whatever removes a membership removes its presence in the same transaction.
+``h`` (history)
+    for a group that keeps history, ``group + b"\\0"`` to its last offset and the highest
+    offset dropped, and ``group + b"\\0" + offset`` (big-endian, so in offset order) to the
+    time the message was kept and the message as sent, for every offset after the dropped
+    one up to the last: trimming only ever drops the oldest.
 
-The main database holds the format marker and the sequence counter.
+The main database holds the format marker, the sequence counter, and the store's history
+epoch (made with the store, and again by a flush).
 """
 
 from __future__ import annotations
@@ -41,8 +51,9 @@ import struct
 import lmdb
 
 FORMAT_KEY = b"channels-ipc"
-FORMAT = b"channels-ipc/2"
+FORMAT = b"channels-ipc/3"
 SEQ_KEY = b"seq"
+EPOCH_KEY = b"epoch"
 # The modules that use these Structs assign them (``SEQ = layout.SEQ``) rather than import them
 # by name: CPython compiles ``NAME.pack(...)`` on a name bound by an import as an attribute load
 # and a call (it expects a module there), slower on the per-message path than a method call.
@@ -51,12 +62,15 @@ EXPIRES = struct.Struct("<d")
 COUNT = struct.Struct("<Q")
 MEMBER = struct.Struct("<dQ")
 NAMES = struct.Struct("<I")
+# The time a history entry was kept; a group's last offset and highest dropped offset.
+KEPT_AT = struct.Struct("<d")
+HISTORY = struct.Struct("<QQ")
 ZERO = COUNT.pack(0)
 # Per owner: the messages in its queue, and whether its channels are counted one by one.
 OWNED = struct.Struct("<Q?")
 TOTAL = b"*"
 OWNER_KEY = b"!"
-DATABASES = (b"m", b"n", b"g", b"f", b"w")
+DATABASES = (b"m", b"n", b"g", b"f", b"w", b"p", b"h")
 
 
 def queue_key(name: bytes) -> bytes:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import lmdb
+
 from . import layout
 from .environment import Environment
 from .layout import OWNER_KEY, TOTAL, names_of, parse_message, queue_key
 
 # Assigned, not imported by name, to keep their calls method calls: see layout.py.
-COUNT, EXPIRES, OWNED = layout.COUNT, layout.EXPIRES, layout.OWNED
+COUNT, EXPIRES, HISTORY, OWNED, SEQ = (
+    layout.COUNT,
+    layout.EXPIRES,
+    layout.HISTORY,
+    layout.OWNED,
+    layout.SEQ,
+)
 
 
 class Statistics(Environment):
@@ -47,8 +55,10 @@ class Statistics(Environment):
         """The inconsistencies found in the store, as sentences (empty when it is sound).
 
         Checks that every message is well formed and sits in its channel's queue, that each
-        owner's count is its number of messages, and that each channel counted one by one has
-        its number of messages as count (and the others no count).
+        owner's count is its number of messages, that each channel counted one by one has
+        its number of messages as count (and the others no count), that only members are
+        present, and that each group's history keeps every offset after its highest dropped
+        one up to its last, and no other.
         """
         problems = []
         found: dict[bytes, int] = {}
@@ -65,6 +75,7 @@ class Statistics(Environment):
                 if key[:1] == b"o":
                     owner = key[1 : key.index(b"\0")]
                     queued[owner] = queued.get(owner, 0) + 1
+            problems.extend(self._verify_presence_and_history(txn))
             counts, owners = {}, {}
             for key, value in txn.cursor(self.counts):
                 if key.startswith(OWNER_KEY):
@@ -90,5 +101,29 @@ class Statistics(Environment):
                 problems.append(
                     f"Channel {name.decode()!r} holds {found.get(name, 0)} messages but "
                     f"counts {counts.get(name, 0)}."
+                )
+        return problems
+
+    def _verify_presence_and_history(self, txn: lmdb.Transaction) -> list[str]:
+        problems = []
+        for key in txn.cursor(self.presence).iternext(values=False):
+            if txn.get(key, db=self.groups) is None:
+                group, _, channel = key.decode().partition("\0")
+                problems.append(f"Channel {channel!r} is present in {group!r} but not a member.")
+        kept: dict[bytes, list[int]] = {}
+        states: dict[bytes, tuple[int, int]] = {}
+        for key, value in txn.cursor(self.history):
+            group, _, offset = key.partition(b"\0")
+            if offset:
+                kept.setdefault(group, []).append(SEQ.unpack(offset)[0])
+            else:
+                states[group] = HISTORY.unpack(value)
+        for group in sorted(set(kept) | set(states)):
+            last, dropped = states.get(group, (0, 0))
+            offsets = kept.get(group, [])
+            if offsets != list(range(dropped + 1, last + 1)):
+                problems.append(
+                    f"Group {group.decode()!r} keeps the offsets {offsets[:3]}...{offsets[-3:]} "
+                    f"({len(offsets)}), not those after {dropped} up to {last}."
                 )
         return problems

@@ -9,7 +9,7 @@ The store is one class, :class:`Store`, with one method per transaction the laye
 gathered from a module per part of the state:
 
 :mod:`.layout`
-    the databases, their keys and values (format ``channels-ipc/2``);
+    the databases, their keys and values (format ``channels-ipc/3``);
 :mod:`.environment`
     opening the LMDB environment, checking its format, write transactions;
 :mod:`.queues`
@@ -18,6 +18,10 @@ gathered from a module per part of the state:
     the counts that decide when a channel is full;
 :mod:`.groups`
     memberships, and sending to a group;
+:mod:`.presence`
+    the present members of groups, and ending those of dead processes;
+:mod:`.history`
+    the kept messages of the groups that keep history, and the store's epoch;
 :mod:`.registrations`
     which process's doorbell a send rings;
 :mod:`.stats`
@@ -30,7 +34,10 @@ import os
 import threading
 from pathlib import Path
 
+from channels_core.history import new_epoch
+
 from .groups import Groups
+from .layout import EPOCH_KEY
 from .queues import ChannelQueues
 from .stats import Statistics
 
@@ -85,7 +92,16 @@ class Store(ChannelQueues, Groups, Statistics):
         self.env.close()
 
     def flush(self) -> None:
-        """Drop every message, count, group and full count; wake-up registrations stay."""
+        """Drop every message, count, group, presence, history and full count, and start a
+        new history epoch; wake-up registrations stay."""
         with self._write() as txn:
-            for db in (self.messages, self.counts, self.groups, self.full):
+            for db in (
+                self.messages,
+                self.counts,
+                self.groups,
+                self.full,
+                self.presence,
+                self.history,
+            ):
                 txn.drop(db, delete=False)
+            txn.put(EPOCH_KEY, new_epoch().encode())

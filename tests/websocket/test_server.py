@@ -466,3 +466,23 @@ def test_a_reconnecting_connection_recovers_what_its_group_said(server):
         ) as other:
             assert [frame(other)["said"] for _ in range(5)] == [m["said"] for m in kept]
             assert frame(other)["complete"] is False
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_sigterm_waits_for_the_disconnects_of_present_sync_consumers(project_env, attempt):
+    # A sync consumer leaving its presence on disconnect needs the layer after the server
+    # closed the sockets: the server waits for it, and exits, rather than hanging.
+    with serve(project_env) as process:
+        port = int(process.wait_for_line(LISTENING).group("port"))
+        clients = [
+            WebSocketClient.connect(port, f"/sync-presence/stop{attempt}/?name=n{n}")
+            for n in range(5)
+        ]
+        try:
+            for client in clients:
+                assert json.loads(client.receive())["presence"] == "state"
+            assert process.terminate(timeout=15) == 0
+            assert "Traceback" not in process.output
+        finally:
+            for client in clients:
+                client.sock.close()

@@ -230,6 +230,14 @@ class ProtocolServer(Host):
             )
         await self.cancel_work()
         self.registry.hook.channels_shutdown(server=self)
+        # What the shutdown hooks started (WebSockets closing with 1001, whose disconnect
+        # consumers leave their groups) is work in flight too: it ends before the layer does.
+        if self.in_flight and not await self.drain(self.drain_timeout):
+            logger.warning(
+                "%d consumers were still running %s s after the shutdown; stopping anyway.",
+                self.in_flight,
+                self.drain_timeout,
+            )
         await self.close()
         await self._layer.close()
         logger.info("Channels server stopped.")

@@ -78,6 +78,7 @@ class WebSocketProtocol(Protocol):
         self.idle_since = 0.0
         self.opened_at = 0.0
         self._queue: deque | None = None
+        self._stopping: Any = None
         self._timer: Any = None
         self._early = b""
 
@@ -191,6 +192,14 @@ class WebSocketProtocol(Protocol):
                     "code": self.close_code,
                 },
             )
+        else:
+            self._stopped()
+
+    def _stopped(self) -> None:
+        """The disconnect of a connection closed by the server's shutdown is handled."""
+        stopping, self._stopping = self._stopping, None
+        if stopping is not None:
+            stopping.__exit__(None, None, None)
 
     # From the consumer ------------------------------------------------------------------
 
@@ -313,6 +322,10 @@ class WebSocketProtocol(Protocol):
             self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, "the server is shutting down")
         elif self.state == OPEN:
             self.close_code = code
+            # Work in flight until its websocket.disconnect is handled: the server waits for
+            # it before it closes the layer (a consumer that leaves its groups needs one).
+            self._stopping = self.hub.server.hold()
+            self._stopping.__enter__()
             write(self.transport, self.codec.close(code))
             self.state = CLOSING
             self.transport.loseConnection()
@@ -354,6 +367,8 @@ class WebSocketProtocol(Protocol):
                 if not routed and channel == CONNECT and self.state == CONNECTING:
                     self._reply({"accept": True})
             queue.popleft()
+            if channel == DISCONNECT:
+                self._stopped()
         self._queue = None
 
     def _layer_refused(self) -> None:

@@ -1,0 +1,1 @@
+"""The test project of the browser client: a page that loads channels.js, and consumers."""

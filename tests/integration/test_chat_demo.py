@@ -107,6 +107,12 @@ def test_the_consumer_explains_a_message_it_cannot_take(chat_server, browsers):
     with WebSocketClient.connect(
         chat_server.port, "/ws/rooms/checks/", headers=[("Cookie", cookie)]
     ) as client:
+        # The room's own frames first: who is online, this connection's join, and where the
+        # room's history stands (nothing to recover for a first connection).
+        frames = [json.loads(client.receive()) for _ in range(3)]
+        assert sorted(frame.get("presence") or frame["channels"] for frame in frames) == [
+            "join", "recovered", "state",
+        ]  # fmt: skip
         client.send_text(json.dumps({"text": "   "}))
         assert json.loads(client.receive()) == {
             "error": 'Send {"text": "..."} with some text in it.'

@@ -16,13 +16,18 @@ class ChatConsumer(JsonWebsocketConsumer):
     """One connection to ``/ws/rooms/<room>/``, for a signed-in user.
 
     The browser sends ``{"text": "..."}``; every connection of the room gets
-    ``{"message": {"author", "text", "sent_at"}}``, and only the sender gets
-    ``{"error": "..."}`` for a message it cannot take. Sync, so it runs in the thread pool
-    and uses the ORM directly.
+    ``{"message": {"author", "text", "sent_at"}}`` (with the room group's ``group`` and
+    ``position``: the room keeps its history), and only the sender gets ``{"error": "..."}``
+    for a message it cannot take. Each connection is present in the room with its user's
+    id and name, and a page that reconnects gets what it missed (``channels.js`` does both).
+    Sync, so it runs in the thread pool and uses the ORM directly.
     """
 
     # The user of the Django session cookie, kept in the channel session for every message.
     http_user = True
+    # Who is in the room ("online now"), and what a page missed while it was away.
+    presence = True
+    recover = True
 
     def connection_groups(self, room: str, **kwargs: Any) -> list[str]:
         """The room's group, for signed-in users only: a refused connection joins nothing."""

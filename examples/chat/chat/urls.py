@@ -10,5 +10,5 @@ urlpatterns = [
     path("sign-in/", views.sign_in, name="sign_in"),
     path("sign-out/", views.sign_out, name="sign_out"),
     re_path(rf"^rooms/(?P<room>{ROOM_PATTERN})/$", views.room, name="room"),
-    path("static/chat/<str:name>", views.asset, name="asset"),
+    path("static/<path:name>", views.asset, name="asset"),
 ]

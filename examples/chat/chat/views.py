@@ -10,12 +10,23 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+import channels_ws
+from channels_core import Group
+
 from .forms import NameForm, RoomForm
-from .models import Room
+from .models import Room, room_group
 
 HISTORY = 50
-ASSETS = Path(__file__).resolve().parent / "static" / "chat"
-ASSET_TYPES = {"chat.js": "text/javascript", "chat.css": "text/css"}
+ASSETS = {
+    "chat/chat.js": Path(__file__).resolve().parent / "static" / "chat" / "chat.js",
+    "chat/chat.css": Path(__file__).resolve().parent / "static" / "chat" / "chat.css",
+    # The browser client channels-ws ships.
+    "channels/channels.js": Path(channels_ws.__file__).resolve().parent
+    / "static"
+    / "channels"
+    / "channels.js",
+}
+ASSET_TYPES = {".js": "text/javascript", ".css": "text/css"}
 
 
 def sign_in(request):
@@ -62,10 +73,18 @@ def index(request):
 def room(request, room):
     """A room: its latest messages, and the page script that joins it over WebSocket."""
     current = Room.objects.get_or_create(name=room)[0]
+    # Where the room's group stands before the messages are read: the page's client recovers
+    # from there what is said between this render and its WebSocket's opening.
+    position = Group(room_group(room)).history().position
     history = reversed(
         current.messages.select_related("author").order_by("-sent_at", "-id")[:HISTORY]
     )
-    return render(request, "chat/room.html", {"room": current, "history": list(history)})
+    since = {room_group(room): list(position)} if position else {}
+    return render(
+        request,
+        "chat/room.html",
+        {"room": current, "history": list(history), "since": since},
+    )
 
 
 def asset(request, name):
@@ -75,6 +94,7 @@ def asset(request, name):
     streaming ``FileResponse``, which Django's ASGI handler warns about on every request.
     Behind nginx, let it serve ``/static/`` instead (see docs/deploying.md).
     """
-    if name not in ASSET_TYPES:
+    if name not in ASSETS:
         raise Http404(f"No asset named {name!r}.")
-    return HttpResponse((ASSETS / name).read_bytes(), content_type=ASSET_TYPES[name])
+    kind = ASSET_TYPES[Path(name).suffix]
+    return HttpResponse(ASSETS[name].read_bytes(), content_type=kind)

@@ -63,6 +63,11 @@ STATIC_URL = "static/"
 # Channels: HTTP (Django's views) and WebSocket (the rooms) on one port, consumers run
 # in the server process, groups on the embedded memory layer.
 CHANNEL_LAYERS = {
-    "default": {"BACKEND": "memory", "ROUTING": "chat.routing.channel_routing"},
+    "default": {
+        "BACKEND": "memory",
+        "ROUTING": "chat.routing.channel_routing",
+        # Each room's group keeps its last 200 messages, for pages that reconnect.
+        "CONFIG": {"history": {"chat-room-*": {"size": 200}}},
+    },
 }
 CHANNELS = {"PROTOCOLS": ["http", "websocket"], "MODE": "inprocess"}

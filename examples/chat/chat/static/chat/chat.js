@@ -1,68 +1,78 @@
-// The room page: join the room over WebSocket, show what arrives, send what is typed.
-"use strict";
+// The room page: join the room over WebSocket with channels.js, show what arrives and who is
+// online, send what is typed. channels.js reconnects by itself (the server may restart),
+// queues what is typed meanwhile, and recovers what the room said while the page was away.
+import { Client } from "../channels/channels.js";
 
-(function () {
-  const list = document.getElementById("messages");
-  const status = document.getElementById("status");
-  const error = document.getElementById("error");
-  const form = document.getElementById("say");
-  const input = document.getElementById("text");
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const url = `${scheme}//${location.host}/ws/rooms/${list.dataset.room}/`;
-  let socket = null;
-  let retryDelay = 1000;
+const list = document.getElementById("messages");
+const online = document.getElementById("online");
+const status = document.getElementById("status");
+const error = document.getElementById("error");
+const form = document.getElementById("say");
+const input = document.getElementById("text");
+const room = list.dataset.room;
+const group = `chat-room-${room}`;
+// Where the room's history stood when the page was rendered: what is said before the
+// WebSocket opens is recovered from there.
+const since = JSON.parse(document.getElementById("since").textContent);
 
-  function setStatus(state, label) {
-    status.dataset.state = state;
-    status.textContent = label;
+const client = new Client(`/ws/rooms/${room}/`, { since });
+const presence = client.presence(group);
+
+function setStatus(state, label) {
+  status.dataset.state = state;
+  status.textContent = label;
+}
+
+function show(message) {
+  const item = document.createElement("li");
+  const author = document.createElement("b");
+  author.className = "author";
+  author.textContent = message.author;
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = message.text;
+  item.append(author, " ", text);
+  list.append(item);
+  item.scrollIntoView({ block: "nearest" });
+}
+
+function showOnline() {
+  // One line per user, however many pages they have open.
+  const names = new Set([...presence.members.values()].map((info) => info.name));
+  online.replaceChildren(
+    ...[...names].sort().map((name) => {
+      const item = document.createElement("li");
+      item.textContent = name;
+      return item;
+    }),
+  );
+}
+
+client.on("open", () => setStatus("open", "connected"));
+client.on("close", ({ delay }) => {
+  if (delay !== null) {
+    setStatus("closed", `disconnected, retrying in ${Math.ceil(delay / 1000)} s`);
   }
-
-  function show(message) {
-    const item = document.createElement("li");
-    const author = document.createElement("b");
-    author.className = "author";
-    author.textContent = message.author;
-    const text = document.createElement("span");
-    text.className = "text";
-    text.textContent = message.text;
-    item.append(author, " ", text);
-    list.append(item);
-    item.scrollIntoView({ block: "nearest" });
+});
+client.on("message", (data) => {
+  if (data.message) {
+    error.hidden = true;
+    show(data.message);
+  } else if (data.error) {
+    error.textContent = data.error;
+    error.hidden = false;
   }
+});
+// The room's history no longer covers what this page missed (the server restarted, or too
+// much was said): show the room as the server has it now.
+client.on("gap", () => location.reload());
+presence.on("change", showOnline);
 
-  function connect() {
-    setStatus("connecting", "connecting…");
-    socket = new WebSocket(url);
-    socket.onopen = function () {
-      retryDelay = 1000;
-      setStatus("open", "connected");
-    };
-    socket.onmessage = function (event) {
-      const data = JSON.parse(event.data);
-      if (data.message) {
-        error.hidden = true;
-        show(data.message);
-      } else if (data.error) {
-        error.textContent = data.error;
-        error.hidden = false;
-      }
-    };
-    socket.onclose = function () {
-      // Try again, a little later each time (at most every 30 s): the server may be restarting.
-      setStatus("closed", `disconnected, retrying in ${retryDelay / 1000} s`);
-      setTimeout(connect, retryDelay);
-      retryDelay = Math.min(retryDelay * 2, 30000);
-    };
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = input.value.trim();
+  if (text) {
+    client.send({ text });
+    input.value = "";
   }
-
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    const text = input.value.trim();
-    if (text && socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ text: text }));
-      input.value = "";
-    }
-  });
-
-  connect();
-})();
+});

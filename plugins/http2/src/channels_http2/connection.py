@@ -135,7 +135,14 @@ class H2Protocol(Protocol):
             server.upgrade_handler("websocket") if option("http2", "websocket") else None
         )
         self.h2 = H2Connection(
-            H2Configuration(client_side=False, header_encoding=None, validate_inbound_headers=True)
+            # Outbound headers are checked here (reply), once; h2 need not check them again.
+            H2Configuration(
+                client_side=False,
+                header_encoding=None,
+                validate_inbound_headers=True,
+                validate_outbound_headers=False,
+                normalize_outbound_headers=False,
+            )
         )
         settings = {
             SettingCodes.MAX_CONCURRENT_STREAMS: self.max_streams,
@@ -162,6 +169,7 @@ class H2Protocol(Protocol):
         self.closed = False
         self.going_away = False
         self._idle: Any = None
+        self._flush_handle: Any = None
 
     # Connection events -------------------------------------------------------------------
 
@@ -237,9 +245,18 @@ class H2Protocol(Protocol):
             self.transport.loseConnection()
 
     def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         data = self.h2.data_to_send()
         if data and not self.closed:
             write(self.transport, data)
+
+    def _flush_soon(self) -> None:
+        """Send what h2 has queued at the end of this turn of the loop: the responses of
+        several streams answered in one turn leave in one write."""
+        if self._flush_handle is None:
+            self._flush_handle = self.server.loop.call_soon(self._flush)
 
     def _watch_idle(self) -> None:
         """Close a connection with no stream open after ``keepalive_timeout``."""
@@ -508,7 +525,7 @@ class H2Protocol(Protocol):
                 stream.timer = None
             if not more and not body:
                 stream.ended = True
-                self._flush()
+                self._flush_soon()
                 self._done(stream)
                 return
         if body:
@@ -517,7 +534,7 @@ class H2Protocol(Protocol):
             stream.finish = True
             stream.ended = True
         self._send_pending(stream)
-        self._flush()
+        self._flush_soon()
 
     def _send_pending(self, stream: Stream) -> None:
         """Send what the windows allow of *stream*'s queued body; end it when all is sent."""
@@ -535,7 +552,13 @@ class H2Protocol(Protocol):
                     chunk = chunk[:size]
                 else:
                     pending.popleft()
-                h2.send_data(stream.id, chunk)
+                # The last part ends the stream in the same frame.
+                last = stream.finish and not pending
+                h2.send_data(stream.id, chunk, end_stream=last)
+                if last:
+                    stream.finish = False
+                    self._done(stream)
+                    return
             if stream.finish:
                 stream.finish = False
                 h2.end_stream(stream.id)

@@ -44,3 +44,14 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
         pytest.skip("needs openssl (Debian: apt-get install openssl)")
     return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def migrated_database():
+    """The tables of the installed apps (users, sessions), in the in-memory database of the
+    tests' thread, for the tests whose consumers read users: a ``ChannelTestCase`` shares that
+    connection with its consumers' threads. Per module, since closing the connection loses
+    the database."""
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from channels_core import hookspecs
-from channels_core.cli import CommandRegistry, format_table
+from channels_core.cli import BooleanFlag, CommandParser, CommandRegistry, format_table
 from channels_core.exceptions import PluginError
 from channels_core.testing.processes import run, write_settings
 
@@ -30,7 +30,7 @@ def project(tmp_path):
 
 
 def test_plugins_table_lists_core_and_memory():
-    result = channels("plugins")
+    result = channels("plugins", env={"COLUMNS": "1000"})  # wide enough for one line a row
     assert result.returncode == 0, result.stderr
     lines = result.stdout.split("\n\n")[0].splitlines()  # the table, not the notes below it
     assert lines[0].split() == ["PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS", "REGISTERED"]
@@ -76,7 +76,7 @@ def test_hooks_json_lists_every_hookspec_with_its_summary():
 
 
 def test_hooks_table():
-    result = channels("hooks")
+    result = channels("hooks", env={"COLUMNS": "1000"})  # wide enough for one line a row
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].split() == ["HOOK", "PLUGINS", "DESCRIPTION"]
     assert len(result.stdout.splitlines()) == len(HOOKS) + 2
@@ -132,6 +132,51 @@ def test_worker_with_an_unknown_layer_alias_is_a_configuration_error(project):
     assert "CHANNEL_LAYERS has no alias 'x'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "sentence"),
+    [
+        (
+            ("channels", "serve", "--mode", "worker"),
+            "Worker mode needs a layer that crosses processes, so that channels worker "
+            "processes receive the events; the layer 'default' is InMemoryChannelLayer, which "
+            "lives in one process. Use channels-ipc (the processes of one machine) or "
+            "channels-redis (several machines), or run the consumers in this process (--mode "
+            "inprocess, CHANNELS['MODE'] = 'inprocess').",
+        ),
+        (
+            ("channels", "worker"),
+            "A worker needs a layer that crosses processes, so that it receives what the "
+            "protocol servers send; the layer 'default' is InMemoryChannelLayer, which lives in "
+            "one process. Use channels-ipc (the processes of one machine) or channels-redis "
+            "(several machines), or let channels serve run the consumers itself (in-process "
+            "mode, the default).",
+        ),
+        (("manage.py", "runworker"), "CommandError: A worker needs a layer that crosses"),
+    ],
+    ids=["serve", "worker", "runworker"],
+)
+def test_worker_mode_on_the_memory_layer_is_refused_at_start_up(project, command, sentence):
+    routing = project / "memory_routing.py"
+    routing.write_text(
+        "from channels_core import route\n\n"
+        "def echo(message):\n    pass\n\n"
+        "channel_routing = [route('websocket.receive', echo)]\n"
+    )
+    layers = {"default": {"BACKEND": "memory", "ROUTING": "memory_routing.channel_routing"}}
+    write_settings(project, "memory_layer", CHANNEL_LAYERS=layers)
+    if command[0] == "manage.py":
+        result = run(
+            [sys.executable, "-m", "django", *command[1:], "--pythonpath", project],
+            env={"DJANGO_SETTINGS_MODULE": "memory_layer"},
+        )
+    else:
+        result = channels("--pythonpath", project, "--settings", "memory_layer", *command[1:])
+    assert result.returncode == 1
+    assert sentence in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "listening" not in result.stderr
+
+
 def test_global_options_are_accepted_after_the_command(project):
     write_settings(project, "blocks_memory", CHANNELS={"PLUGINS_BLOCK": ["memory"]})
     result = channels("plugins", "--json", "--pythonpath", project, "--settings", "blocks_memory")
@@ -163,7 +208,12 @@ def test_manage_py_check_reports_bad_channels_settings(project):
     assert result.returncode == 1
     assert "(channels_core.E001) CHANNEL_LAYERS['default']['BACKEND'] is ''" in result.stderr
 
-    write_settings(project, "good_layers", CHANNEL_LAYERS={"default": {"BACKEND": "memory"}})
+    (project / "good_routing.py").write_text("routes = []\n")
+    write_settings(
+        project,
+        "good_layers",
+        CHANNEL_LAYERS={"default": {"BACKEND": "memory", "ROUTING": "good_routing.routes"}},
+    )
     good = run(
         [sys.executable, "-m", "django", "check", "--pythonpath", project],
         env={"DJANGO_SETTINGS_MODULE": "good_layers"},
@@ -239,8 +289,108 @@ def test_plugins_json_says_which_protocols_are_enabled(project):
     assert report["enable_with"] == "CHANNELS['PROTOCOLS'] or channels serve --protocol NAME"
 
     write_settings(project, "udp_only", CHANNELS={"PROTOCOLS": ["udp"]})
-    result = channels("--pythonpath", project, "--settings", "udp_only", "plugins")
+    result = channels(
+        "--pythonpath", project, "--settings", "udp_only", "plugins", env={"COLUMNS": "1000"}
+    )
     assert result.returncode == 0, result.stderr
     assert "\nProtocols enabled (CHANNELS['PROTOCOLS']): udp.\n" in result.stdout
     not_enabled = "Installed but not enabled: http, http2, metrics, sms, webrtc, websocket; "
     assert not_enabled in result.stdout
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_the_plugins_and_hooks_tables_fit_the_terminal(width):
+    for command in ("plugins", "hooks"):
+        result = channels(command, env={"COLUMNS": str(width)})
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert max(map(len, lines)) <= width, result.stdout
+        # Every row is there, its first cell at the start of a line; wrapped cells go on
+        # lines that start blank.
+        first_cells = {line.split()[0] for line in lines[2:] if line[:1].strip()}
+        if command == "plugins":
+            assert {"core", "memory", "http", "websocket"} <= first_cells
+            assert "Installed but not enabled:" in result.stdout
+        else:
+            assert set(HOOKS) <= first_cells
+    # --json is not wrapped.
+    report = json.loads(channels("plugins", "--json", env={"COLUMNS": str(width)}).stdout)
+    assert {"core", "memory"} <= {plugin["name"] for plugin in report["plugins"]}
+
+
+def test_format_table_wraps_the_widest_columns_to_the_width():
+    rows = [("core", "add_commands, register_consumers, register_channels, shutdown")]
+    table = format_table(("PLUGIN", "HOOKS"), rows, width=30)
+    assert table.splitlines() == [
+        "PLUGIN  HOOKS",
+        "------  ----------------------",
+        "core    add_commands,",
+        "        register_consumers,",
+        "        register_channels,",
+        "        shutdown",
+    ]
+    assert format_table(("PLUGIN", "HOOKS"), rows, width=200) == format_table(
+        ("PLUGIN", "HOOKS"), rows
+    )
+
+
+def test_serve_and_worker_without_a_settings_module_say_so():
+    sentence = (
+        "No Django settings module was given, so there is no routing to run: set "
+        "DJANGO_SETTINGS_MODULE or pass --settings my_project.settings (and --pythonpath "
+        "with the project's directory)."
+    )
+    for command in ("serve", "worker"):
+        result = channels(command, env={"DJANGO_SETTINGS_MODULE": ""})
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1] == sentence
+        assert "Traceback" not in result.stderr
+
+
+def test_pythonpath_may_be_given_several_times_and_the_first_is_searched_first(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    # The same module in both: the first directory's wins. A module only in the second.
+    (first / "which_block.py").write_text("BLOCK = ['memory']\n")
+    (second / "which_block.py").write_text("BLOCK = ['ipc']\n")
+    (second / "second_only.py").write_text("LAYERS = {'default': {'BACKEND': 'ipc'}}\n")
+    (first / "two_paths.py").write_text(
+        "from second_only import LAYERS\n"
+        "from which_block import BLOCK\n"
+        "SECRET_KEY = 'x'\n"
+        "INSTALLED_APPS = ['channels_core']\n"
+        "CHANNEL_LAYERS = LAYERS\n"
+        "CHANNELS = {'PLUGINS_BLOCK': BLOCK}\n"
+    )
+    result = channels(
+        "--pythonpath",
+        first,
+        "plugins",
+        "--json",
+        "--pythonpath",
+        second,
+        "--settings",
+        "two_paths",
+    )
+    assert result.returncode == 0, result.stderr
+    assert [blocked["name"] for blocked in json.loads(result.stdout)["blocked"]] == ["memory"]
+
+
+def test_a_boolean_flag_alone_is_true_and_leaves_the_next_word_to_the_positionals():
+    parser = CommandParser(prog="test")
+    parser.add_argument("--proxy-headers", action=BooleanFlag, default=None)
+    parser.add_argument("--root-path", default="")
+    parser.add_argument("app", nargs="?")
+    cases = {
+        ("--proxy-headers",): (True, None),
+        ("--proxy-headers", "my.asgi:application"): (True, "my.asgi:application"),
+        ("--proxy-headers", "--root-path", "/a", "x:y"): (True, "x:y"),
+        ("--proxy-headers", "off", "x:y"): (False, "x:y"),
+        ("--proxy-headers=yes", "x:y"): (True, "x:y"),
+        ("x:y", "--proxy-headers", "0"): (False, "x:y"),
+        ("x:y",): (None, "x:y"),
+    }
+    for argv, expected in cases.items():
+        args = parser.parse_args(list(argv))
+        assert (args.proxy_headers, args.app) == expected, argv

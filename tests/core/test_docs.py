@@ -76,9 +76,9 @@ def _commands() -> list[str]:
 
 def test_every_cli_command_is_documented():
     commands = _commands()
-    assert {"plugins", "hooks", "worker", "serve"} <= set(commands)
+    assert {"plugins", "hooks", "worker", "serve", "delay"} <= set(commands)
     headings = _headings(DOCS / "cli.md")
-    for command in [*commands, "runworker (manage.py)"]:
+    for command in [*commands, "runworker (manage.py)", "rundelay (manage.py)"]:
         assert command in headings, f"add a '## {command}' section to docs/cli.md"
 
 

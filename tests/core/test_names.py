@@ -40,6 +40,18 @@ def test_invalid_channel_names_raise_a_sentence(name, fragment):
         check_channel_name(name)
 
 
+@pytest.mark.parametrize("caught", [TypeError, ValueError])
+@pytest.mark.parametrize(
+    ("check", "name"), [(check_channel_name, "a b"), (check_group_name, "a!b")]
+)
+def test_an_invalid_name_is_caught_as_a_type_error_and_as_a_value_error(caught, check, name):
+    # channels_redis and Channels 2-4 raise TypeError for a bad name, earlier versions of this
+    # project ValueError: code written for either catches it.
+    with pytest.raises(caught) as raised:
+        check(name)
+    assert isinstance(raised.value, InvalidChannelName)
+
+
 def test_group_names_reject_the_process_marker():
     assert check_group_name("chat-lobby") == "chat-lobby"
     with pytest.raises(InvalidChannelName, match="Group name 'a!b'"):

@@ -190,9 +190,20 @@ def test_serve_checks_command_line_values_before_listening(args, sentence):
 
 
 def test_a_flag_that_does_not_convert_is_a_usage_error():
-    result = run([CHANNELS, "serve", "--proxy-headers", "maybe"])
+    result = run([CHANNELS, "serve", "--http-timeout", "soon"])
     assert result.returncode == 2
-    assert "argument --proxy-headers: invalid boolean value: 'maybe'" in result.stderr
+    assert "argument --http-timeout: invalid float value: 'soon'" in result.stderr
+    joined = run([CHANNELS, "serve", "--proxy-headers=maybe"])
+    assert joined.returncode == 2
+    assert (
+        "argument --proxy-headers: 'maybe' is not a boolean; use true or false (on or off)"
+        in joined.stderr
+    )
+    # A boolean flag takes the next word only when it is a boolean: any other word is the
+    # positional module:attribute, as in Daphne (--proxy-headers my_project.asgi:application).
+    apart = run([CHANNELS, "serve", "--proxy-headers", "maybe"])
+    assert apart.returncode == 2
+    assert "argument app: 'maybe' is not of the form module:attribute" in apart.stderr
 
 
 def test_a_declaration_naming_the_boolean_converter_means_bool():

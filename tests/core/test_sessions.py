@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from channels_core.consumers import BaseConsumer
@@ -12,7 +13,9 @@ from channels_core.dispatch import Dispatcher
 from channels_core.exceptions import ImproperlyConfigured
 from channels_core.routing import Router, route, route_class
 from channels_core.sessions import (
+    channel_and_http_session,
     channel_session,
+    http_session_user,
     session_for_reply_channel,
     session_key_for,
 )
@@ -115,3 +118,96 @@ def test_unknown_engine_is_a_clear_error():
         pytest.raises(ImproperlyConfigured, match=re.escape("'no.such.engine' cannot be imported")),
     ):
         session_for_reply_channel("websocket.send!x")
+
+
+def _sessions_seen(message):
+    http = message.http_session
+    message.content["seen"] = {
+        "rooms": None if http is None else http.get("rooms"),
+        "kept": message.channel_session.get("sessionid"),
+    }
+
+
+@channel_and_http_session
+def both_sync(message):
+    _sessions_seen(message)
+
+
+@channel_and_http_session
+async def both_async(message):
+    _sessions_seen(message)
+
+
+def _user_seen(message):
+    message.content["seen"] = (message.user.is_authenticated, message.http_session is not None)
+
+
+@http_session_user
+def user_sync(message):
+    _user_seen(message)
+
+
+@http_session_user
+async def user_async(message):
+    _user_seen(message)
+
+
+@pytest.fixture
+def http_dispatcher():
+    dispatcher = Dispatcher(
+        Router(
+            [
+                route("both.sync", both_sync),
+                route("both.async", both_async),
+                route("user.sync", user_sync),
+                route("user.async", user_async),
+            ]
+        )
+    )
+    yield dispatcher
+    dispatcher.close()
+
+
+def _http_session(**values):
+    from importlib import import_module
+
+    from django.conf import settings
+
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session.update(values)
+    session.save()
+    return session.session_key
+
+
+async def _seen(dispatcher, channel, content):
+    await dispatcher.dispatch(channel, content, reraise=True)
+    return content["seen"]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_channel_and_http_session_keeps_the_cookie_s_session_for_later_messages(
+    session_engine, http_dispatcher, kind
+):
+    key = await sync_to_async(_http_session)(rooms=["a", "b"])
+    channel = f"both.{kind}"
+    connect = {
+        "reply_channel": f"{channel}!a",
+        "headers": [[b"cookie", f"sessionid={key}".encode()]],
+    }
+    assert await _seen(http_dispatcher, channel, connect) == {"rooms": ["a", "b"], "kept": key}
+    later = {"reply_channel": f"{channel}!a", "text": "no cookie"}
+    assert await _seen(http_dispatcher, channel, later) == {"rooms": ["a", "b"], "kept": key}
+    other = {"reply_channel": f"{channel}!b"}
+    assert await _seen(http_dispatcher, channel, other) == {"rooms": None, "kept": None}
+    unknown = {"reply_channel": f"{channel}!c", "headers": [[b"cookie", b"sessionid=gone"]]}
+    assert await _seen(http_dispatcher, channel, unknown) == {"rooms": None, "kept": None}
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_http_session_user_is_anonymous_without_a_logged_in_session(
+    session_engine, http_dispatcher, kind
+):
+    key = await sync_to_async(_http_session)(rooms=[])
+    cookie = {"headers": [[b"cookie", f"sessionid={key}".encode()]]}
+    assert await _seen(http_dispatcher, f"user.{kind}", cookie) == (False, True)
+    assert await _seen(http_dispatcher, f"user.{kind}", {}) == (False, False)

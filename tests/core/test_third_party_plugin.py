@@ -160,7 +160,8 @@ def test_plugin_command_and_sigterm_drain(venv):
 
 
 async def test_serve_a_layer_named_the_original_way_with_generic_options(venv):
-    # channels serve my_project.asgi:channel_layer, as Channels 1's daphne took it.
+    # channels serve my_project.asgi:channel_layer, as Channels 1's daphne took it; the
+    # project's CHANNELS["MODE"] keeps it in process (a layer alone would mean worker mode).
     with serve(
         venv, "lineecho_project.asgi:channel_layer", "--option", "lineecho.max_line_length=8"
     ) as server:
@@ -170,3 +171,4 @@ async def test_serve_a_layer_named_the_original_way_with_generic_options(venv):
             "ERROR line too long: more than 8 bytes without a newline\n"
         ]
         assert server.terminate() == 0
+    assert "Serving in inprocess mode: CHANNELS['MODE'] is 'inprocess'." in server.output

@@ -3,9 +3,9 @@
 Each test starts ``manage.py runworker`` of ``worker_project`` (or ``run_worker`` through
 ``python -c``). The project's ``channels_startup`` hook connects back to a socket the test
 listens on, reports the channels the worker listens on, and puts the messages the test sends
-on the worker's own in-memory layer; its ``channels_shutdown`` hook leaves a ``shutdown``
-file; consumers leave result files in a temporary directory. One test runs a Worker in this
-process, to watch the hooks and an abandoned consumer up close.
+on the worker's layer (an IPC layer in the test's directory); its ``channels_shutdown`` hook
+leaves a ``shutdown`` file; consumers leave result files in that directory. One test runs a
+Worker in this process, to watch the hooks and an abandoned consumer up close.
 """
 
 from __future__ import annotations

@@ -194,6 +194,35 @@ def test_options_proxy_headers_root_path_timeout_and_sigterm_drain():
     assert "Channels server stopped." in process.output
 
 
+CLIENT_APP = "http_project.asgi:client_application"
+
+
+@pytest.mark.parametrize(
+    ("flags", "on"),
+    [
+        # Daphne's form: the flags alone, the application right after them.
+        (("--proxy-headers", "--access-log", CLIENT_APP), True),
+        ((CLIENT_APP, "--proxy-headers", "--access-log"), True),
+        # A value still may follow the flag, or be joined to it.
+        (("--proxy-headers", "yes", "--access-log=on", CLIENT_APP), True),
+        (("--proxy-headers", "false", "--access-log=off", CLIENT_APP), False),
+    ],
+)
+def test_boolean_flags_alone_mean_true_as_in_daphne(flags, on):
+    forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    with serve(*flags) as process:
+        port = int(process.wait_for_line(LISTENING).group("port"))
+        status, _, body = request(port, "GET", "/who", headers=forwarded)
+        assert status == 200
+        client, scheme = ("203.0.113.9", "https") if on else ("127.0.0.1", "http")
+        assert json.loads(body)["client"][0] == client
+        assert json.loads(body)["scheme"] == scheme
+        assert process.terminate(signal.SIGTERM) == 0
+    assert ("channels_http.access" in process.output) is on, process.output
+    if on:
+        assert 'channels_http.access: 203.0.113.9:0 "GET /who HTTP/1.1" 200' in process.output
+
+
 def test_serves_an_asgi_application():
     # A plain Django project: no CHANNEL_LAYERS, no routing.
     with serve("http_project.asgi:application", settings="http_project.plain_settings") as process:

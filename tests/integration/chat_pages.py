@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -56,7 +56,19 @@ def messages(driver: Any) -> list[str]:
     return [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#messages li")]
 
 
+def wait(driver: Any) -> WebDriverWait:
+    """A wait of WAIT seconds that reads again an element a page reload made stale (the
+    room's page reloads itself after a gap in what it recovered)."""
+    return WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,))
+
+
 def wait_for_message(driver: Any, shown: str) -> list[str]:
     """Wait until *shown* is the last message on the page; return them all."""
-    WebDriverWait(driver, WAIT).until(lambda d: messages(d)[-1:] == [shown])
-    return messages(driver)
+    seen: list[list[str]] = []
+
+    def shows(d: Any) -> bool:
+        seen.append(messages(d))
+        return seen[-1][-1:] == [shown]
+
+    wait(driver).until(shows)
+    return seen[-1]

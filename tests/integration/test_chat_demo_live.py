@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from chat_pages import EXAMPLE, WAIT, enter_room, messages, say, sign_in, wait_for_message
+from chat_pages import EXAMPLE, enter_room, messages, say, sign_in, wait, wait_for_message
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from channels_core.testing import browser
 from channels_core.testing.processes import free_port, run, start_process
@@ -65,11 +64,11 @@ def online(driver) -> list[str]:
 
 
 def wait_online(driver, names: list[str]) -> None:
-    WebDriverWait(driver, WAIT).until(lambda d: online(d) == names)
+    wait(driver).until(lambda d: online(d) == names)
 
 
 def wait_state(driver, state: str) -> None:
-    WebDriverWait(driver, WAIT).until(
+    wait(driver).until(
         lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == state
     )
 
@@ -118,8 +117,8 @@ def test_online_now_recovery_and_a_restart(demo, browsers):
     wait_state(grace, "open")
     wait_online(ada, ["ada", "grace"])
     wait_online(grace, ["ada", "grace"])
-    assert messages(ada) == expected
-    assert messages(grace) == expected
+    assert wait_for_message(ada, expected[-1]) == expected
+    assert wait_for_message(grace, expected[-1]) == expected
     say(grace, "back again")
     assert wait_for_message(ada, "grace back again") == [*expected, "grace back again"]
     assert wait_for_message(grace, "grace back again") == [*expected, "grace back again"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from channels_core.exceptions import ChannelFull
+from channels_core.exceptions import ChannelFull, ForeignProcessChannel
 from channels_core.testing.conformance import fresh
 from channels_core.testing.processes import RunningProcess, start_process
 from channels_ipc import IPCChannelLayer
@@ -124,6 +124,25 @@ async def test_group_sends_reach_members_in_other_processes(path):
         for name in {channel for channel, _ in got}:
             assert [n for channel, n in got if channel == name] == list(range(20))
         assert len(got) == 40
+    await layer.close()
+
+
+async def test_a_receive_on_another_processs_channel_raises_naming_its_owner(path):
+    layer = IPCChannelLayer(path=path)
+    with child("members", path, "room", 1, 1) as other:
+        await asyncio.to_thread(other.wait_for_line, "ready", BOUND)
+        (name,) = events(other)[0]["names"]
+        owner = name[: name.index("!") + 1]
+        # Only the child can receive it: here the receive raises at once, naming both.
+        with pytest.raises(ForeignProcessChannel) as raised:
+            await asyncio.wait_for(layer.receive(name), BOUND)
+        assert (raised.value.channel, raised.value.prefix) == (name, owner)
+        assert f"Channel {name!r} is process-specific" in str(raised.value)
+        assert f"the process prefix {owner!r}" in str(raised.value)
+        # Sending to it from here is fine: the owner gets it.
+        await layer.send(name, {"n": 7})
+        assert await asyncio.to_thread(other.wait, BOUND) == 0, other.output
+    assert pairs(other) == [(name, 7)]
     await layer.close()
 
 

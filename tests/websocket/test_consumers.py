@@ -10,6 +10,7 @@ from django.test import override_settings
 
 from channels_core import Group, Message, route, route_class
 from channels_core.exceptions import ImproperlyConfigured
+from channels_core.sessions import session_for_reply_channel
 from channels_core.testing import Client, SimpleChannelTestCase
 from channels_ws import (
     AsyncJsonWebsocketConsumer,
@@ -19,10 +20,11 @@ from channels_ws import (
     WebsocketConsumer,
     WebsocketDemultiplexer,
     WebsocketMultiplexer,
+    enforce_ordering,
     http_session,
 )
 from channels_ws.auth import resolve_authenticator, token_from_message
-from channels_ws.ordering import wait_channel
+from channels_ws.ordering import NEXT_ORDER_KEY, wait_channel
 
 seen: list = []
 
@@ -83,6 +85,16 @@ class Ordered(WebsocketConsumer):
         seen.append(text)
 
 
+@enforce_ordering(slight=True)
+def slightly_ordered(message):
+    seen.append(message.content.get("text", "connect"))
+
+
+@enforce_ordering(slight=True)
+async def slightly_ordered_async(message):
+    seen.append(message.content.get("text", "connect"))
+
+
 @http_session
 def session_reader(message):
     session = message.http_session
@@ -97,6 +109,10 @@ ROUTES = [
     route_class(AsyncDemux, path=r"^/async-demux/$"),
     route_class(Ordered, path=r"^/ordered/$"),
     route("websocket.connect", session_reader, path=r"^/session/$"),
+    route("websocket.connect", slightly_ordered, path=r"^/slight/$"),
+    route("websocket.receive", slightly_ordered, path=r"^/slight/$"),
+    route("websocket.connect", slightly_ordered_async, path=r"^/slight-async/$"),
+    route("websocket.receive", slightly_ordered_async, path=r"^/slight-async/$"),
 ]
 
 
@@ -204,6 +220,33 @@ class ConsumerTests(SimpleChannelTestCase):
         # A message that already ran (a duplicate) is dropped.
         client.send_and_consume("websocket.receive", {"path": "/ordered/", "text": "a", "order": 1})
         assert seen == ["a", "c"]
+
+    def test_slight_ordering_runs_the_connect_first_then_the_rest_as_they_come(self):
+        for path in ("/slight/", "/slight-async/"):
+            seen.clear()
+            client = Client()
+            # Before the connect ran: held, all on one wait channel.
+            for order, text in ((2, "b"), (1, "a")):
+                client.send_and_consume(
+                    "websocket.receive", {"path": path, "text": text, "order": order}
+                )
+            assert seen == []
+            assert self.get_next_message("websocket.receive") is None
+            # The connect runs and sends both back, in the order they came.
+            client.send_and_consume("websocket.connect", {"path": path, "order": 0})
+            assert seen == ["connect"]
+            client.consume("websocket.receive")
+            client.consume("websocket.receive")
+            assert seen == ["connect", "b", "a"]
+            assert self.get_next_message(wait_channel(client.reply_channel, 1)) is None
+            # After it, any order runs at once; the session was written for the connect only.
+            for order, text in ((5, "e"), (3, "c")):
+                client.send_and_consume(
+                    "websocket.receive", {"path": path, "text": text, "order": order}
+                )
+            assert seen == ["connect", "b", "a", "e", "c"]
+            session = session_for_reply_channel(client.reply_channel)
+            assert session[NEXT_ORDER_KEY] == 1
 
     def test_strict_ordering_needs_an_order(self):
         client = Client()

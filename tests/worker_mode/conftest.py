@@ -42,27 +42,39 @@ def wait_until(predicate, what: str, timeout: float = WAIT):
 
 
 class Project:
-    """Starts ``wm_project``'s processes on one Redis prefix; kills them at the end."""
+    """Starts ``wm_project``'s processes on one Redis prefix (or IPC directory); kills them
+    at the end."""
 
-    def __init__(self, redis_url: str, data: Path) -> None:
+    def __init__(self, redis_url: str, data: Path, backend: str = "redis") -> None:
         self.env = {
             "DJANGO_SETTINGS_MODULE": "wm_project.settings",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
             "WM_REDIS_URL": redis_url,
             "WM_PREFIX": f"wm.{random_suffix(8)}:",
             "WM_DATA": str(data),
+            "WM_BACKEND": backend,
         }
         self.processes: list[RunningProcess] = []
 
-    def _start(self, args: list, **env: str) -> RunningProcess:
-        process = start_process(args, env={**self.env, **env})
+    def _start(self, args: list, cwd: Path | None = None, **env: str) -> RunningProcess:
+        process = start_process(args, env={**self.env, **env}, cwd=cwd)
         self.processes.append(process)
         return process
 
-    def server(self, *args: str, **env: str) -> tuple[RunningProcess, int]:
-        """``channels serve ARGS`` on a free loopback port, once it is ready; (process, port)."""
+    def server(self, *args: str, as_daphne: bool = False, **env: str) -> tuple[RunningProcess, int]:
+        """``channels serve ARGS`` on a free loopback port, once it is ready; (process, port).
+
+        *as_daphne* runs it as ``daphne`` was run: in the project's directory, with neither
+        ``DJANGO_SETTINGS_MODULE`` nor ``PYTHONPATH`` set; ARGS must name a module that names
+        the settings itself (``wm_project.asgi:channel_layer``).
+        """
         port = free_port()
-        process = self._start([CHANNELS, "serve", "-b", "127.0.0.1", "-p", str(port), *args], **env)
+        command = [CHANNELS, "serve", "-b", "127.0.0.1", "-p", str(port), *args]
+        cwd = None
+        if as_daphne:
+            command = ["env", "-u", "DJANGO_SETTINGS_MODULE", "-u", "PYTHONPATH", *command]
+            cwd = HERE
+        process = self._start(command, cwd=cwd, **env)
         process.wait_for_line("Channels server ready", timeout=START_TIMEOUT)
         return process, port
 
@@ -89,6 +101,16 @@ class Project:
 def project(redis_server, tmp_path) -> Iterator[Project]:
     """The worker-mode project on the session's Redis server, with a fresh key prefix."""
     running = Project(redis_server, tmp_path)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def ipc_project(tmp_path) -> Iterator[Project]:
+    """The worker-mode project on an IPC layer in the test's directory: no Redis."""
+    running = Project("", tmp_path, backend="ipc")
     try:
         yield running
     finally:

@@ -2,8 +2,9 @@
 layer, ``channels worker`` processes run the consumers and answer on the reply channels.
 
 Real processes, real sockets, a real ``redis-server``: HTTP requests to a consumer and to a
-Django view, WebSocket echo and group broadcast, channel pools, strict ordering across
-workers, and redeploying or killing workers while clients stay connected.
+Django view, WebSocket echo and group broadcast, channel pools, strict and slight ordering
+across workers, and redeploying or killing workers while clients stay connected. And on an
+IPC layer: ``channels serve module:channel_layer`` means worker mode, as with daphne.
 """
 
 from __future__ import annotations
@@ -64,6 +65,40 @@ def test_worker_mode_serves_http_websocket_and_groups_as_in_process(project, ws_
     assert "inprocess mode" in inprocess.output
 
 
+def test_serving_a_channel_layer_means_worker_mode_as_with_daphne(ipc_project, ws_clients):
+    # As daphne took it, in the project's directory: no --settings, no --pythonpath, the
+    # asgi module names the settings (those of the IPC layer).
+    server, port = ipc_project.server("wm_project.asgi:channel_layer", as_daphne=True)
+    assert (
+        "Serving in worker mode: wm_project.asgi:channel_layer names a channel layer, which "
+        "means worker mode as with daphne, and neither --mode nor CHANNELS['MODE'] is set"
+    ) in server.output
+    assert "worker mode." in server.output
+    worker = ipc_project.worker()
+    # The worker answers, over HTTP and WebSocket: the server runs no consumer itself.
+    hello = json.loads(get(port, "/hello/?a=1"))
+    assert (hello["answer"], hello["pid"]) == ("hello a=1", worker.popen.pid)
+    echo = ws_clients(port, "/ws/echo/")
+    echo.send("ping")
+    assert echo.wait_for_replies(1)[0]["pid"] == worker.popen.pid
+
+    # An explicit mode wins: on the command line, or in the settings.
+    by_flag, flag_port = ipc_project.server("wm_project.asgi:channel_layer", "--mode", "inprocess")
+    assert json.loads(get(flag_port, "/hello/"))["pid"] == by_flag.popen.pid
+    assert "Serving in inprocess mode: --mode inprocess." in by_flag.output
+    by_setting, setting_port = ipc_project.server(
+        "wm_project.asgi:channel_layer", WM_MODE="inprocess"
+    )
+    assert json.loads(get(setting_port, "/hello/"))["pid"] == by_setting.popen.pid
+    assert "Serving in inprocess mode: CHANNELS['MODE'] is 'inprocess'." in by_setting.output
+    # Without a target, the default stays in process.
+    default, default_port = ipc_project.server()
+    assert json.loads(get(default_port, "/hello/"))["pid"] == default.popen.pid
+    assert "Serving in inprocess mode: neither --mode nor CHANNELS['MODE'] is set" in (
+        default.output
+    )
+
+
 def test_channel_pools_each_handle_only_their_channels(project, ws_clients):
     _, port = project.server("--mode", "worker")
     project.worker("--only-channels", "http.*", pool="http")
@@ -92,6 +127,21 @@ def test_strict_ordering_holds_across_three_workers(project, ws_clients):
     pids = {reply["pid"] for reply in replies}
     assert pids <= {worker.popen.pid for worker in workers}
     assert len(pids) >= 2
+
+
+def test_slight_ordering_runs_the_connect_before_the_messages_across_workers(project, ws_clients):
+    # The connect consumer accepts, then works for a second: the messages sent meanwhile go
+    # to the other workers, which hold them until the connect has finished.
+    _, port = project.server("--mode", "worker")
+    workers = [project.worker("--threads", "4") for _ in range(3)]
+    client = ws_clients(port, "/ws/slight/")
+    count = 20
+    for n in range(count):
+        client.send(str(n))
+    replies = client.wait_for_replies(count)
+    assert sorted(int(reply["echo"]) for reply in replies) == list(range(count))
+    assert all(reply["connected"] for reply in replies)
+    assert {reply["pid"] for reply in replies} <= {worker.popen.pid for worker in workers}
 
 
 @pytest.mark.parametrize("gap", [0.0, 1.5], ids=["overlap", "gap"])

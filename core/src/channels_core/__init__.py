@@ -24,6 +24,9 @@ _EXPORTS = {
     "BaseConsumer": ".consumers",
     "AsyncConsumer": ".consumers",
     "channel_session": ".sessions",
+    "http_session": ".sessions",
+    "http_session_user": ".sessions",
+    "channel_and_http_session": ".sessions",
     "get_channel_layer": ".layers",
     "BaseChannelLayer": ".layers",
     "ChannelFull": ".exceptions",
@@ -46,6 +49,9 @@ __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
     "BaseConsumer",
     "AsyncConsumer",
     "channel_session",
+    "http_session",
+    "http_session_user",
+    "channel_and_http_session",
     "get_channel_layer",
     "BaseChannelLayer",
     "ChannelFull",
@@ -69,7 +75,12 @@ if TYPE_CHECKING:
     from .layers import BaseChannelLayer, get_channel_layer
     from .message import Message
     from .routing import include, route, route_class
-    from .sessions import channel_session
+    from .sessions import (
+        channel_and_http_session,
+        channel_session,
+        http_session,
+        http_session_user,
+    )
 
 
 __getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -1,9 +1,10 @@
 """The Django app: ``INSTALLED_APPS = [..., "channels_core"]``.
 
-``ready()`` loads no plugin: it connects Django's ``setting_changed`` signal, so that
+``ready()`` loads no plugin: it registers the data bindings
+(:mod:`channels_core.binding`), connects Django's ``setting_changed`` signal, so that
 ``override_settings(CHANNEL_LAYERS=...)`` in a test rebuilds settings, plugins and layers,
-and registers a system check that reports bad ``CHANNEL_LAYERS`` and ``CHANNELS`` at
-``manage.py check``.
+and registers a system check that runs, at ``manage.py check``, the checks start-up makes
+(settings, plugins, protocols, layers, routing; :mod:`channels_core.checks`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from typing import Any
 from django.apps import AppConfig
 from django.core import checks
 from django.core.signals import setting_changed
-
-from .exceptions import ImproperlyConfigured
 
 WATCHED_SETTINGS = frozenset({"CHANNEL_LAYERS", "CHANNELS"})
 
@@ -33,18 +32,16 @@ def reset_on_setting_change(*, setting: str, **kwargs: Any) -> None:
 
 
 def check_channels_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """``manage.py check``: parse ``CHANNEL_LAYERS`` and ``CHANNELS`` without loading plugins."""
-    from django.conf import settings
+    """``manage.py check``: what start-up would refuse (an Error each) or warn about (a
+    Warning each), in the sentences start-up says; see :mod:`channels_core.checks`."""
+    from .checks import configuration_problems
 
-    from .settings import parse_settings
-
-    try:
-        parse_settings(
-            getattr(settings, "CHANNEL_LAYERS", None), getattr(settings, "CHANNELS", None)
+    return [
+        (checks.Error if problem.is_error else checks.Warning)(
+            problem.message, id=f"channels_core.{problem.code}"
         )
-    except ImproperlyConfigured as error:
-        return [checks.Error(str(error), id="channels_core.E001")]
-    return []
+        for problem in configuration_problems()
+    ]
 
 
 class ChannelsCoreConfig(AppConfig):
@@ -54,6 +51,10 @@ class ChannelsCoreConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self) -> None:
-        """Connect the settings signal and register the settings check; nothing else."""
+        """Connect the settings signal, register the settings check, and register the data
+        bindings (importing each installed app's ``bindings`` module)."""
+        from .binding import register_bindings
+
         setting_changed.connect(reset_on_setting_change, dispatch_uid="channels_core.settings")
         checks.register(check_channels_settings, checks.Tags.compatibility)
+        register_bindings()

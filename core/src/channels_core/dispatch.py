@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from time import perf_counter
@@ -129,14 +129,27 @@ class Dispatcher:
     :param router: the :class:`~channels_core.routing.Router` to match messages with.
     :param alias: the layer alias the messages came from (``message.channel`` uses it).
     :param threads: the size of the thread pool for sync consumers (None: Python's default).
+    :param thread_initializer: called in each thread of the pool when it starts (the testing
+        helpers give those threads the test's database connections).
+    :param close_connections: whether sync consumers close stale database connections before
+        and after, as Django does around a request (None: when Django is configured; the
+        testing helpers say False, since they share the test's connections).
     """
 
     def __init__(
-        self, router: Router, alias: str = DEFAULT_CHANNEL_LAYER, threads: int | None = None
+        self,
+        router: Router,
+        alias: str = DEFAULT_CHANNEL_LAYER,
+        threads: int | None = None,
+        *,
+        thread_initializer: Callable[[], None] | None = None,
+        close_connections: bool | None = None,
     ) -> None:
         self.router = router
         self.alias = alias
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="consumer")
+        self.executor = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="consumer", initializer=thread_initializer
+        )
         self.in_flight = 0
         #: The run time of each consumer (a :class:`Timing` by consumer), while an observer
         #: wants it (``host.counters.observe()`` sets a dict); None costs each message
@@ -149,7 +162,11 @@ class Dispatcher:
         # rest of the dispatch, and a function's answer does not change.
         self._is_async: dict[Any, bool] = {}
         # Without Django settings there are no database connections to close.
-        self._use_db = django_settings.configured or bool(os.environ.get("DJANGO_SETTINGS_MODULE"))
+        if close_connections is None:
+            close_connections = django_settings.configured or bool(
+                os.environ.get("DJANGO_SETTINGS_MODULE")
+            )
+        self._use_db = close_connections
         self._run_sync = sync_to_async(_run_sync, thread_sensitive=False, executor=self.executor)
 
     def _is_coroutine_function(self, consumer: Any, handler: Any) -> bool:

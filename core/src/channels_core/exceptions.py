@@ -18,8 +18,32 @@ class PluginError(ImproperlyConfigured):
     """A plugin failed to load, or registered something invalid or twice."""
 
 
-class InvalidChannelName(ChannelsError, ValueError):
-    """A channel or group name is too long or has characters outside ``[a-zA-Z0-9._-]``."""
+class InvalidChannelName(ChannelsError, ValueError, TypeError):
+    """A channel or group name is too long or has characters outside ``[a-zA-Z0-9._-]``.
+
+    Both a :class:`ValueError` and a :class:`TypeError`: code written for channels_redis and
+    Channels 2-4, whose layers raise ``TypeError`` for a bad name, catches it too.
+    """
+
+
+class ForeignProcessChannel(InvalidChannelName):
+    """A receive named a process-specific channel (``prefix!...``) of another process.
+
+    Only the layer instance whose :meth:`~channels_core.layers.BaseChannelLayer.new_channel`
+    made the name receives its messages; a receive anywhere else would wait forever, so it
+    raises at once. ``channel`` is the name and ``prefix`` the process prefix that owns it.
+    """
+
+    def __init__(self, channel: str, prefix: str) -> None:
+        super().__init__(
+            f"Channel {channel!r} is process-specific and belongs to the process prefix "
+            f"{prefix!r}, which another process (another layer instance) made, so a receive "
+            "here would wait forever: receive it in the process whose new_channel() made it, "
+            "or receive here on a name from this layer's new_channel() or on a normal channel "
+            "(no '!')."
+        )
+        self.channel = channel
+        self.prefix = prefix
 
 
 class MessageError(ChannelsError, TypeError):

@@ -188,10 +188,13 @@ class Host:
         if self.mode == "inprocess" and (
             asgi_app is None or settings.layer(alias).routing is not None
         ):
+            from .checks import warn_unknown_channels
             from .dispatch import Dispatcher
             from .routing import Router
 
-            self._dispatcher = Dispatcher(Router.from_alias(alias), alias)
+            router = Router.from_alias(alias)
+            warn_unknown_channels(router, alias, registry)
+            self._dispatcher = Dispatcher(router, alias)
         self._default: EmitTarget = (
             self._dispatcher.dispatch if self._dispatcher is not None else self._send_to_layer
         )

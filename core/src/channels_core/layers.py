@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import fnmatch
+import math
 import re
 import threading
 from collections import deque
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, ClassVar
 
-from .exceptions import ImproperlyConfigured
+from .exceptions import ForeignProcessChannel, ImproperlyConfigured
 from .history import (
     DEFAULT_PRESENCE_TIMEOUT,
     History,
@@ -28,6 +29,7 @@ from .history import (
 )
 from .history import presence_timeout as check_presence_timeout
 from .names import check_channel_name, new_process_prefix, random_suffix
+from .names import process_prefix as owning_prefix
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 
@@ -47,6 +49,26 @@ class LayerStats:
     oldest_age: float | None
     full_count: int
     dropped: int = 0
+
+
+#: How long a due delayed message whose channel is full waits before it is tried again
+#: (seconds); it is dropped once it is ``expiry`` seconds past its due time.
+DELAY_RETRY_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class DelayDelivery:
+    """What one :meth:`BaseChannelLayer.delay_deliver` call did.
+
+    ``delivered`` counts the due messages put on their channels; ``dropped`` names the
+    channel of each due message dropped because that channel stayed full until ``expiry``
+    seconds past its due time; ``next_due`` is how many seconds remain until the next kept
+    message is due (0 when more are due now, None when the layer keeps none).
+    """
+
+    delivered: int
+    dropped: tuple[str, ...] = ()
+    next_due: float | None = None
 
 
 class BaseChannelLayer(abc.ABC):
@@ -178,7 +200,9 @@ class BaseChannelLayer(abc.ABC):
         """Wait for the next message on *channel* and return it (a fresh dict).
 
         Cancelling a waiting receive loses no message: a message is either returned or left
-        on the channel for the next receiver.
+        on the channel for the next receiver. A process-specific *channel* that this layer did
+        not make raises :class:`~channels_core.exceptions.ForeignProcessChannel` at once
+        (:meth:`check_receivable`).
         """
 
     @abc.abstractmethod
@@ -187,7 +211,9 @@ class BaseChannelLayer(abc.ABC):
 
         *prefix* ends in ``!`` (``specific.XXXX!``). Returns ``(channel, message)``. This is
         how a protocol server takes the replies for all of its connections with one waiting
-        receive; messages of one channel come in order, as with :meth:`receive`.
+        receive; messages of one channel come in order, as with :meth:`receive`. A prefix
+        this layer did not make raises
+        :class:`~channels_core.exceptions.ForeignProcessChannel` at once.
         """
 
     async def new_channel(self, prefix: str = "specific") -> str:
@@ -200,6 +226,18 @@ class BaseChannelLayer(abc.ABC):
         if prefix not in prefixes:
             prefixes[prefix] = new_process_prefix(prefix)
         return prefixes[prefix]
+
+    def check_receivable(self, channel: str) -> None:
+        """Raise :class:`~channels_core.exceptions.ForeignProcessChannel` when *channel* (a
+        checked name, or a process prefix) is process-specific and not this layer's own.
+
+        Layers call it in :meth:`receive` and :meth:`receive_prefix`: the messages of another
+        process's channels never reach this one, and a receive on them would wait forever.
+        """
+        if "!" in channel:
+            prefix = owning_prefix(channel)
+            if prefix not in self.__dict__.get("_process_prefixes", {}).values():
+                raise ForeignProcessChannel(channel, prefix)
 
     @abc.abstractmethod
     async def group_add(self, group: str, channel: str, presence: dict | None = None) -> None:
@@ -267,6 +305,52 @@ class BaseChannelLayer(abc.ABC):
         """The channels of *group*, for tools and tests (optional: default empty)."""
         return []
 
+    # Delayed messages (the ``delay`` extension; see channels_core.delay) -----------------
+
+    async def delay_add(self, channel: str, message: dict, delay: float) -> None:
+        """Keep *message* in the layer's store until *delay* seconds from now, when
+        :meth:`delay_deliver` puts it on *channel*.
+
+        Raises what :meth:`send` raises for a bad name or message, and :class:`ValueError`
+        for a *delay* that is not a finite number of seconds, zero or more. A layer without
+        the ``delay`` extension raises :class:`NotImplementedError`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot keep delayed messages; use a layer with the delay "
+            "extension (memory, ipc, redis)."
+        )
+
+    async def delay_deliver(self, limit: int = 100) -> DelayDelivery:
+        """Put up to *limit* kept messages that are due on their channels, and say what was
+        done and when the next one is due.
+
+        Each kept message reaches its channel once however many processes call this at
+        the same time: it leaves the store in the transaction that puts it on its channel
+        (a layer that cannot do both in one transaction takes it out first, so a crash
+        between the two loses it rather than sending it twice: say so). A due message whose
+        channel is full stays kept and is tried again after :data:`DELAY_RETRY_INTERVAL`,
+        until ``expiry`` seconds past its due time, when it is dropped and named in
+        :attr:`DelayDelivery.dropped`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot keep delayed messages; use a layer with the delay "
+            "extension (memory, ipc, redis)."
+        )
+
+    @staticmethod
+    def check_delay(delay: Any) -> float:
+        """*delay* (seconds) as a float; :class:`ValueError` unless finite and zero or more."""
+        if (
+            isinstance(delay, bool)
+            or not isinstance(delay, (int, float))
+            or not math.isfinite(delay)
+            or delay < 0
+        ):
+            raise ValueError(
+                f"The delay {delay!r} is not a number of seconds: give a finite number, 0 or more."
+            )
+        return float(delay)
+
 
 def hand_to_waiter(waiters: dict[str, deque[asyncio.Future]], key: str, value: Any) -> bool:
     """Resolve the first receive still waiting in ``waiters[key]`` with *value*.
@@ -315,23 +399,33 @@ def resolve_backend(backend: str) -> type[BaseChannelLayer]:
     )
 
 
-def build_layer(alias: str, testing: bool = False) -> BaseChannelLayer:
-    """Build the layer of ``CHANNEL_LAYERS[alias]`` (with ``TEST_CONFIG`` when *testing*)."""
+def layer_class_and_config(
+    alias: str, testing: bool = False
+) -> tuple[type[BaseChannelLayer], dict[str, Any]]:
+    """The layer class and keyword arguments of ``CHANNEL_LAYERS[alias]`` (``TEST_CONFIG``
+    when *testing* and set), checked without building the layer: the backend resolves and
+    every key is one the class takes. ``manage.py check`` runs it for every alias."""
     from .settings import get_settings
 
     layer_settings = get_settings().layer(alias)
     layer_class = resolve_backend(layer_settings.backend)
-    config = layer_settings.config
+    key_name, config = "CONFIG", layer_settings.config
     if testing and layer_settings.test_config is not None:
-        config = layer_settings.test_config
+        key_name, config = "TEST_CONFIG", layer_settings.test_config
     accepted = set(layer_class.base_config_keys) | set(layer_class.config_keys)
     for key in config:
         if key not in accepted:
             raise ImproperlyConfigured(
-                f"CHANNEL_LAYERS[{alias!r}]['CONFIG'] has the key {key!r}, which the "
+                f"CHANNEL_LAYERS[{alias!r}][{key_name!r}] has the key {key!r}, which the "
                 f"{layer_settings.backend!r} layer does not take; it takes "
                 f"{', '.join(sorted(accepted))}."
             )
+    return layer_class, config
+
+
+def build_layer(alias: str, testing: bool = False) -> BaseChannelLayer:
+    """Build the layer of ``CHANNEL_LAYERS[alias]`` (with ``TEST_CONFIG`` when *testing*)."""
+    layer_class, config = layer_class_and_config(alias, testing)
     layer = layer_class(**config)
     layer.alias = alias
     return layer
@@ -376,3 +470,18 @@ DEFAULT_CHANNEL_LAYER = "default"
 def get_channel_layer(alias: str = DEFAULT_CHANNEL_LAYER) -> BaseChannelLayer:
     """The layer configured as ``CHANNEL_LAYERS[alias]``, built once per process."""
     return channel_layers[alias]
+
+
+def require_cross_process(layer: BaseChannelLayer, what: str, why: str, otherwise: str) -> None:
+    """Raise :class:`ImproperlyConfigured` when *layer* lives in one process (``memory``).
+
+    The sentence reads "*what* needs a layer that crosses processes, so that *why*; ...
+    Use channels-ipc ... or channels-redis ..., or *otherwise*."
+    """
+    if not layer.cross_process:
+        raise ImproperlyConfigured(
+            f"{what} needs a layer that crosses processes, so that {why}; the layer "
+            f"{layer.alias!r} is {type(layer).__name__}, which lives in one process. Use "
+            "channels-ipc (the processes of one machine) or channels-redis (several "
+            f"machines), or {otherwise}."
+        )

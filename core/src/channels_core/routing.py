@@ -261,9 +261,12 @@ class Router:
     @classmethod
     def from_alias(cls, alias: str = "default") -> Router:
         """The router of ``CHANNEL_LAYERS[alias]["ROUTING"]``."""
-        from .settings import get_settings
+        from .settings import NO_SETTINGS_MODULE, get_settings
 
-        routing = get_settings().layer(alias).routing
+        settings = get_settings()
+        routing = settings.layer(alias).routing
+        if routing is None and not settings.from_django:
+            raise ImproperlyConfigured(NO_SETTINGS_MODULE)
         if routing is None:
             raise ImproperlyConfigured(
                 f"CHANNEL_LAYERS[{alias!r}] has no 'ROUTING'; set it to the dotted path of your "

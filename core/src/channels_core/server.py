@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import ImproperlyConfigured, PluginError
 from .host import DEFAULT_DRAIN_TIMEOUT, Host
-from .layers import DEFAULT_CHANNEL_LAYER, get_channel_layer
+from .layers import DEFAULT_CHANNEL_LAYER, get_channel_layer, require_cross_process
 from .options import resolve_options
 from .supervisor import child_started, process_index, tell_ready
 
@@ -95,6 +95,7 @@ class ProtocolServer(Host):
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
         asgi_app: Any = None,
         mode: str | None = None,
+        mode_reason: str | None = None,
     ) -> None:
         super().__init__(
             settings,
@@ -106,6 +107,8 @@ class ProtocolServer(Host):
             asgi_app=asgi_app,
             mode=mode,
         )
+        # Why the mode is what it is, logged at start-up (channels serve says).
+        self.mode_reason = mode_reason
         self.protocols = protocols
         self.options = resolve_options(protocols, settings, options)
         self.reactor = reactor
@@ -169,15 +172,20 @@ class ProtocolServer(Host):
     # Lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open every enabled protocol's listeners, log them, call ``channels_startup``."""
-        if self.mode == "worker" and not self._layer.cross_process:
-            logger.warning(
-                "Worker mode on the layer %r (%s), which lives in this process only: no "
-                "channels worker process can receive its events, so they wait until they "
-                "expire. Use a cross-process layer (channels-ipc on one machine, "
-                "channels-redis on several), or the in-process mode.",
-                self.alias,
-                type(self._layer).__name__,
+        """Open every enabled protocol's listeners, log them, call ``channels_startup``.
+
+        Worker mode on a layer that lives in this process only (``memory``) raises
+        :class:`ImproperlyConfigured` first: no worker could receive its events.
+        """
+        if self.mode_reason is not None:
+            logger.info("Serving in %s mode: %s.", self.mode, self.mode_reason)
+        if self.mode == "worker":
+            require_cross_process(
+                self._layer,
+                "Worker mode",
+                "channels worker processes receive the events",
+                "run the consumers in this process (--mode inprocess, CHANNELS['MODE'] = "
+                "'inprocess')",
             )
         index = process_index()
         for spec in self.protocols:
@@ -307,6 +315,7 @@ def run_server(
     registry: Registry | None = None,
     asgi_app: Any = None,
     mode: str | None = None,
+    mode_reason: str | None = None,
 ) -> int:
     """Run the protocol server in this process until SIGTERM or SIGINT; return 0.
 
@@ -318,9 +327,11 @@ def run_server(
     :param registry: the plugin registry; the process's :func:`get_registry` by default.
     :param asgi_app: an ASGI application for the HTTP protocol to serve instead of the routing.
     :param mode: ``"inprocess"`` or ``"worker"``, over ``CHANNELS["MODE"]`` (``--mode``).
+    :param mode_reason: why the mode is what it is, logged when the server starts.
 
     Installs the asyncio reactor, so it can run once per process. Raises
-    :class:`ImproperlyConfigured` for bad settings, options or endpoints.
+    :class:`ImproperlyConfigured` for bad settings, options or endpoints, and for worker mode
+    on a layer that lives in one process.
     """
     settings, registry, specs = _enabled(protocols, registry)
     child_started()
@@ -339,6 +350,7 @@ def run_server(
         drain_timeout=drain_timeout,
         asgi_app=asgi_app,
         mode=mode,
+        mode_reason=mode_reason,
     )
     # The loop keeps only a weak reference to its tasks; this list keeps the main one alive.
     main_task: list[asyncio.Task] = []
@@ -375,14 +387,12 @@ def run_processes(
     from .supervisor import Supervisor, bind_listeners, describe_sharing
 
     settings, registry, specs = _enabled(protocols)
-    layer = get_channel_layer(alias)
-    if not layer.cross_process:
-        raise ImproperlyConfigured(
-            f"--processes {count} needs a layer that crosses processes, so that groups and "
-            f"reply channels reach every process; the layer {alias!r} is "
-            f"{type(layer).__name__}, which lives in one process. Use channels-ipc (the "
-            "processes of one machine) or channels-redis (several machines), or one process."
-        )
+    require_cross_process(
+        get_channel_layer(alias),
+        f"--processes {count}",
+        "groups and reply channels reach every process",
+        "one process",
+    )
     loop = new_event_loop()
     try:
         server = ProtocolServer(

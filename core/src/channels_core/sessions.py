@@ -1,4 +1,5 @@
-"""Channel sessions: a Django session per reply channel, kept across a connection's messages.
+"""Channel sessions: a Django session per reply channel, kept across a connection's messages;
+and the HTTP session of a message's cookie.
 
 ``@channel_session`` (or ``channel_session = True`` on a class consumer) gives the consumer
 ``message.channel_session``, a Django :class:`~django.contrib.sessions.backends.base.SessionBase`
@@ -7,6 +8,19 @@ sees the same session. It is saved after the consumer when modified.
 
 The engine is ``CHANNELS["SESSION_ENGINE"]``, else Django's ``SESSION_ENGINE``. It must keep
 sessions on the server (database, cache, file...): the signed-cookie engine cannot.
+
+For messages that carry the request's headers (``http.request``, ``websocket.connect``):
+
+- :func:`http_session`: ``message.http_session``, the Django session named by the cookie
+  (None without one).
+- :func:`http_session_user`: that and ``message.user``, the session's user
+  (``AnonymousUser`` without a session).
+- :func:`channel_and_http_session`: both sessions on every message of a connection: on
+  connect the cookie's session key is kept in the channel session, and later messages (which
+  carry no cookie) get ``message.http_session`` back from it.
+
+Each works on sync and ``async def`` consumers; the async form does its session and database
+work in a thread.
 """
 
 from __future__ import annotations
@@ -15,7 +29,7 @@ import functools
 import hashlib
 from collections.abc import Callable
 from importlib import import_module
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
@@ -135,3 +149,108 @@ def channel_session(func: Callable[..., Any]) -> Callable[..., Any]:
             _save(session, existed)
 
     return inner
+
+
+def before_consumer(prepare: Callable[[Message], None]) -> Callable[[Callable], Callable]:
+    """A consumer decorator that runs ``prepare(message)`` before the consumer: in the
+    consumer's thread for a sync consumer, in a thread (``sync_to_async``) for an async one."""
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        if iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_inner(message: Message, *args: Any, **kwargs: Any) -> Any:
+                await sync_to_async(prepare)(message)
+                return await func(message, *args, **kwargs)
+
+            return async_inner
+
+        @functools.wraps(func)
+        def inner(message: Message, *args: Any, **kwargs: Any) -> Any:
+            prepare(message)
+            return func(message, *args, **kwargs)
+
+        return inner
+
+    return decorator
+
+
+def message_header(message: Message, name: bytes) -> bytes | None:
+    """The value of the header *name* (lower-case bytes) of the message, or None."""
+    for key, value in message.get("headers") or ():
+        if key == name:
+            return value
+    return None
+
+
+def _http_session_for(key: str | None) -> SessionBase | None:
+    """The Django session *key* names, or None for no key or one the store does not hold."""
+    from django.conf import settings
+
+    if not key:
+        return None
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+    # An unknown or expired key loads as an empty session; treat it as no session.
+    return session if session.exists(key) else None
+
+
+def load_http_session(message: Message) -> None:
+    """Set ``message.http_session`` from the message's session cookie (once per message)."""
+    from django.conf import settings
+    from django.http.cookie import parse_cookie
+
+    if "http_session" in message.__dict__:
+        return
+    cookie = message_header(message, b"cookie")
+    cookies = parse_cookie(cookie.decode("latin-1")) if cookie else {}
+    message.http_session = _http_session_for(cookies.get(settings.SESSION_COOKIE_NAME))
+
+
+def session_user(session: SessionBase) -> Any:
+    """The user *session* is logged in as (``AnonymousUser`` when none), as Django's
+    ``request.user``."""
+    from django.contrib.auth import get_user
+
+    return get_user(SimpleNamespace(session=session))
+
+
+def _load_http_session_user(message: Message) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    load_http_session(message)
+    session = message.http_session
+    message.user = AnonymousUser() if session is None else session_user(session)
+
+
+def _keep_http_session(message: Message) -> None:
+    """Keep the cookie's session key in the channel session, or get the session back."""
+    from django.conf import settings
+
+    load_http_session(message)
+    name = settings.SESSION_COOKIE_NAME
+    kept = message.channel_session
+    if message.http_session is not None:
+        if kept.get(name) != message.http_session.session_key:
+            kept[name] = message.http_session.session_key
+    elif name in kept:
+        message.http_session = _http_session_for(kept[name])
+
+
+def http_session(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give the consumer ``message.http_session``: the Django session of the message's
+    cookie, or None."""
+    return before_consumer(load_http_session)(func)
+
+
+def http_session_user(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give the consumer ``message.http_session`` and ``message.user``, its user
+    (``AnonymousUser`` without a session), as Django's ``AuthenticationMiddleware`` does."""
+    return before_consumer(_load_http_session_user)(func)
+
+
+def channel_and_http_session(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give the consumer ``message.channel_session`` and ``message.http_session`` on every
+    message of a connection: the cookie's session key (sent on connect) is kept in the channel
+    session under ``SESSION_COOKIE_NAME``, and messages without a cookie get the session back
+    from it."""
+    return channel_session(before_consumer(_keep_http_session)(func))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .exceptions import ImproperlyConfigured
@@ -32,6 +32,12 @@ LAYER_KEYS = {
     "TEST_CONFIG": "keyword arguments for the layer under Channels' test cases",
 }
 DEFAULT_LAYERS = {"default": {"BACKEND": "memory"}}
+# What a command that needs a routing says when there are no Django settings at all.
+NO_SETTINGS_MODULE = (
+    "No Django settings module was given, so there is no routing to run: set "
+    "DJANGO_SETTINGS_MODULE or pass --settings my_project.settings (and --pythonpath with the "
+    "project's directory)."
+)
 
 
 @dataclass(frozen=True)
@@ -47,16 +53,23 @@ class LayerSettings:
 
 @dataclass(frozen=True)
 class ChannelsSettings:
-    """The checked contents of ``CHANNEL_LAYERS`` and ``CHANNELS``."""
+    """The checked contents of ``CHANNEL_LAYERS`` and ``CHANNELS``.
+
+    ``from_django`` is False when there are no Django settings (no ``DJANGO_SETTINGS_MODULE``,
+    nothing configured), so the defaults apply: errors then say to name a settings module.
+    """
 
     layers: dict[str, LayerSettings]
     protocols: tuple[str, ...] | None = None
     mode: str = "inprocess"
+    #: True when ``CHANNELS["MODE"]`` is set, so the mode was chosen, not defaulted.
+    mode_is_set: bool = False
     plugins_block: tuple[str, ...] = ()
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     session_engine: str | None = None
     processes: int | str = 1
     reuse_port: bool = False
+    from_django: bool = True
 
     def layer(self, alias: str) -> LayerSettings:
         """The settings of one layer alias, or a clear error listing the configured ones."""
@@ -185,6 +198,7 @@ def parse_settings(channel_layers: object = None, channels: object = None) -> Ch
         layers=layers,
         protocols=protocols,
         mode=mode,
+        mode_is_set="MODE" in channels,
         plugins_block=block,
         options={name: dict(values) for name, values in options.items()},
         session_engine=engine,
@@ -210,7 +224,7 @@ def get_settings() -> ChannelsSettings:
                     getattr(django_settings, "CHANNELS", None),
                 )
             else:
-                _settings = parse_settings()
+                _settings = replace(parse_settings(), from_django=False)
         return _settings
 
 

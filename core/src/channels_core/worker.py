@@ -18,9 +18,15 @@ import os
 import signal
 from collections.abc import Iterable
 
+from .checks import warn_unknown_channels
 from .dispatch import Dispatcher
 from .exceptions import ImproperlyConfigured
-from .layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, get_channel_layer
+from .layers import (
+    DEFAULT_CHANNEL_LAYER,
+    BaseChannelLayer,
+    get_channel_layer,
+    require_cross_process,
+)
 from .plugins import get_registry
 from .routing import Router
 from .settings import get_settings
@@ -86,6 +92,7 @@ class Worker:
         self.alias = alias
         self.settings = get_settings()
         self.router = Router.from_alias(alias)
+        warn_unknown_channels(self.router, alias, get_registry())
         self.channels = select_channels(self.router.channels, only_channels, exclude_channels)
         self.threads = threads or DEFAULT_THREADS
         self.shutdown_timeout = shutdown_timeout
@@ -220,7 +227,8 @@ def run_worker(
     0 after a graceful stop, 1 when the layer failed under a receive loop.
 
     Sets Django up first if it is configured but not yet set up. Configures no logging: the
-    command lines do. Bad settings or options raise
+    command lines do. Bad settings or options, and a layer that lives in one process
+    (``memory``, which no protocol server in another process reaches), raise
     :class:`~channels_core.exceptions.ImproperlyConfigured` before anything starts.
     """
     import django
@@ -229,5 +237,11 @@ def run_worker(
 
     if not apps.ready and (django_settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE")):
         django.setup()
+    require_cross_process(
+        get_channel_layer(alias),
+        "A worker",
+        "it receives what the protocol servers send",
+        "let channels serve run the consumers itself (in-process mode, the default)",
+    )
     worker = Worker(alias, only_channels, exclude_channels, threads, shutdown_timeout)
     return asyncio.run(worker.serve())

@@ -2,9 +2,10 @@
 
 import json
 import os
+import time
 
 from channels_http.consumers import AsyncHttpConsumer
-from channels_ws import WebsocketConsumer
+from channels_ws import WebsocketConsumer, enforce_ordering
 
 
 def signature() -> dict:
@@ -46,3 +47,19 @@ class Ordered(Echo):
     """:class:`Echo`, one connection's messages run in their order across workers."""
 
     strict_ordering = True
+
+
+@enforce_ordering(slight=True)
+def slight_connect(message):
+    """Accepts at once, so the client sends while this still runs, then marks the session."""
+    message.reply_channel.send({"accept": True})
+    time.sleep(1)
+    message.channel_session["connected"] = True
+
+
+@enforce_ordering(slight=True)
+def slight_receive(message):
+    """Echoes, saying whether the connect had finished when this ran."""
+    connected = message.channel_session.get("connected", False)
+    reply = {"echo": message["text"], "connected": connected, **signature()}
+    message.reply_channel.send({"text": json.dumps(reply)})

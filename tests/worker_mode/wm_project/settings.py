@@ -13,15 +13,20 @@ USE_TZ = True
 # must see the same store.
 SESSION_ENGINE = "django.contrib.sessions.backends.file"
 SESSION_FILE_PATH = os.environ.get("WM_DATA", "/nonexistent")
-CHANNEL_LAYERS = {
-    "default": {
+capacity = int(os.environ.get("WM_CAPACITY", "2000"))
+if os.environ.get("WM_BACKEND") == "ipc":
+    # An IPC layer in the test's directory, for the processes of this machine.
+    layer = {"BACKEND": "ipc", "CONFIG": {"path": os.path.join(SESSION_FILE_PATH, "ipc")}}
+else:
+    layer = {
         "BACKEND": "redis",
-        "ROUTING": "wm_project.routing.channel_routing",
         "CONFIG": {
             "hosts": [os.environ.get("WM_REDIS_URL", "redis://127.0.0.1:1/0")],
             "prefix": os.environ.get("WM_PREFIX", "wm:"),
-            "capacity": int(os.environ.get("WM_CAPACITY", "2000")),
         },
-    },
-}
+    }
+layer["CONFIG"]["capacity"] = capacity
+CHANNEL_LAYERS = {"default": {**layer, "ROUTING": "wm_project.routing.channel_routing"}}
 CHANNELS = {"PROTOCOLS": ["http", "websocket"]}
+if "WM_MODE" in os.environ:
+    CHANNELS["MODE"] = os.environ["WM_MODE"]

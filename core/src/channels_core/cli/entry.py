@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 from ..exceptions import ImproperlyConfigured
-from .base import EXIT_CONFIG, EXIT_OK, EXIT_USAGE, CommandRegistry
+from .base import EXIT_CONFIG, EXIT_OK, EXIT_USAGE, CommandParser, CommandRegistry
 from .hooks import add_hooks_command
 from .plugins import add_plugins_command
 
@@ -33,9 +33,11 @@ def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None
     )
     parser.add_argument(
         "--pythonpath",
+        action="append",
         default=default,
         metavar="DIR",
-        help="A directory to add to the Python path, such as the project's root.",
+        help="A directory to add to the Python path, such as the project's root; repeatable "
+        "(the first given is searched first).",
     )
     parser.add_argument(
         "-v",
@@ -47,10 +49,12 @@ def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None
     )
 
 
-def setup_django(settings: str | None, pythonpath: str | None) -> None:
-    """Put *pythonpath* on the path, then set up Django when a settings module is named."""
-    if pythonpath:
-        sys.path.insert(0, os.path.abspath(pythonpath))
+def setup_django(settings: str | None, pythonpath: str | Sequence[str] | None) -> None:
+    """Put *pythonpath* (a directory, or several in the order they are searched) at the
+    front of the path, then set up Django when a settings module is named."""
+    if isinstance(pythonpath, str):
+        pythonpath = [pythonpath]
+    sys.path[:0] = [os.path.abspath(directory) for directory in pythonpath or ()]
     if settings:
         os.environ["DJANGO_SETTINGS_MODULE"] = settings
     module = os.environ.get("DJANGO_SETTINGS_MODULE")
@@ -82,7 +86,7 @@ def configure_logging(verbosity: int) -> None:
 
 def build_parser(registry: Registry, prog: str | None = None) -> argparse.ArgumentParser:
     """The full parser: global options, built-in commands, and every plugin's commands."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=prog or "channels",
         description="Channels: event-driven, multi-protocol Django.",
         allow_abbrev=False,

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from .base import EXIT_OK, JSON_HELP, CommandRegistry, format_table
+from .base import EXIT_OK, JSON_HELP, CommandRegistry, format_table, terminal_width
 
 if TYPE_CHECKING:
     from ..plugins import Registry
@@ -35,7 +35,7 @@ def _list_hooks(args: argparse.Namespace) -> int:
     rows = [
         (hook["name"], ", ".join(hook["plugins"]) or "-", hook["description"]) for hook in report
     ]
-    print(format_table(("HOOK", "PLUGINS", "DESCRIPTION"), rows))
+    print(format_table(("HOOK", "PLUGINS", "DESCRIPTION"), rows, terminal_width()))
     return EXIT_OK
 
 

@@ -8,7 +8,7 @@ import json
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from .base import EXIT_OK, JSON_HELP, CommandRegistry, format_table
+from .base import EXIT_OK, JSON_HELP, CommandRegistry, format_table, terminal_width, wrap_note
 
 if TYPE_CHECKING:
     from ..plugins import Registry
@@ -90,21 +90,30 @@ def _list_plugins(args: argparse.Namespace) -> int:
         )
         for plugin in report["plugins"]
     ]
-    print(format_table(("PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS", "REGISTERED"), rows))
-    for failure in report["failed"]:
-        print(
-            f"\nFailed to import {failure['name']!r} from {failure['distribution']} "
-            f"{failure['version']}: {failure['error']}"
-        )
-    for blocked in report["blocked"]:
-        print(f"\nBlocked: {blocked['name']!r} from {blocked['distribution']} {blocked['version']}")
+    width = terminal_width()
+    headers = ("PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS", "REGISTERED")
+    print(format_table(headers, rows, width))
+    notes = [
+        f"Failed to import {failure['name']!r} from {failure['distribution']} "
+        f"{failure['version']}: {failure['error']}"
+        for failure in report["failed"]
+    ]
+    notes += [
+        f"Blocked: {blocked['name']!r} from {blocked['distribution']} {blocked['version']}"
+        for blocked in report["blocked"]
+    ]
+    for note in notes:
+        print("\n" + wrap_note(note, width))
     protocols = report["protocols"]
     enabled = ", ".join(protocols["enabled"]) or "none"
-    print(f"\nProtocols enabled ({protocols['enabled_by']}): {enabled}.")
+    print("\n" + wrap_note(f"Protocols enabled ({protocols['enabled_by']}): {enabled}.", width))
     if protocols["not_enabled"]:
         print(
-            f"Installed but not enabled: {', '.join(protocols['not_enabled'])}; enable them with "
-            f"{protocols['enable_with']}."
+            wrap_note(
+                f"Installed but not enabled: {', '.join(protocols['not_enabled'])}; enable "
+                f"them with {protocols['enable_with']}.",
+                width,
+            )
         )
     return EXIT_OK
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import sys
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ImproperlyConfigured, PluginError
 from ..settings import MODES
-from .base import LAYER_HELP, CommandRegistry
+from .base import LAYER_HELP, BooleanFlag, CommandRegistry
 
 if TYPE_CHECKING:
     from ..plugins import Registry
+    from ..settings import ChannelsSettings
+
+logger = logging.getLogger(__name__)
 
 
 def _app_reference(value: str) -> tuple[str, str]:
@@ -26,11 +32,23 @@ def _app_reference(value: str) -> tuple[str, str]:
 
 def serve_target(reference: tuple[str, str]) -> tuple[str | None, Any]:
     """What ``channels serve module:attribute`` names: ``(alias, None)`` for a channel layer
-    built from ``CHANNEL_LAYERS``, ``(None, app)`` for an ASGI application (any callable)."""
+    built from ``CHANNEL_LAYERS``, ``(None, app)`` for an ASGI application (any callable).
+
+    The module is looked for on the path, then in the current directory. A module that
+    names the settings itself, as a Channels 1 ``asgi.py`` did
+    (``os.environ.setdefault("DJANGO_SETTINGS_MODULE", ...)`` before ``get_channel_layer()``),
+    gets Django set up with them, as Channels 1's ``get_channel_layer`` did; what was read
+    before, without them, is forgotten.
+    """
     from ..layers import BaseChannelLayer
 
     module_name, attr = reference
     where = f"{module_name}:{attr}"
+    settings_before = os.environ.get("DJANGO_SETTINGS_MODULE")
+    # As daphne does, the module may be found in the directory channels runs in (after
+    # --pythonpath and the installed packages).
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         obj = getattr(import_module(module_name), attr)
     except (ImportError, AttributeError) as error:
@@ -38,6 +56,8 @@ def serve_target(reference: tuple[str, str]) -> tuple[str | None, Any]:
             f"channels serve {where}: it cannot be imported ({error}); check the module path "
             "and --pythonpath."
         ) from error
+    if not settings_before and os.environ.get("DJANGO_SETTINGS_MODULE"):
+        _adopt_settings_named_by(where)
     if not isinstance(obj, BaseChannelLayer):
         if callable(obj):
             return None, obj
@@ -53,6 +73,47 @@ def serve_target(reference: tuple[str, str]) -> tuple[str | None, Any]:
             "get_channel_layer(alias) so the server knows its routing."
         )
     return obj.alias, None
+
+
+def serve_mode(
+    flag: str | None, settings: ChannelsSettings, layer_target: str | None
+) -> tuple[str, str]:
+    """The mode ``channels serve`` runs in, and why, as ``(mode, reason)``.
+
+    ``--mode`` wins, then ``CHANNELS["MODE"]`` when it is set; otherwise *layer_target* (the
+    ``module:channel_layer`` served, if one was) means worker mode, as
+    ``daphne module:channel_layer`` did, and anything else the in-process default.
+    """
+    if flag is not None:
+        return flag, f"--mode {flag}"
+    if settings.mode_is_set:
+        return settings.mode, f"CHANNELS['MODE'] is {settings.mode!r}"
+    if layer_target is not None:
+        return "worker", (
+            f"{layer_target} names a channel layer, which means worker mode as with daphne, "
+            "and neither --mode nor CHANNELS['MODE'] is set; channels worker processes run "
+            "the consumers (--mode inprocess runs them here)"
+        )
+    return "inprocess", (
+        "neither --mode nor CHANNELS['MODE'] is set, so this process runs the consumers "
+        "(--mode worker hands them to channels worker processes)"
+    )
+
+
+def _adopt_settings_named_by(where: str) -> None:
+    """Set Django up with the settings module *where* named, and forget the settings,
+    plugins and layers read without it (the layer it built keeps its alias, which is all
+    ``channels serve`` takes from it)."""
+    from ..layers import channel_layers
+    from ..plugins import reset_registry
+    from ..settings import reset_settings
+    from .entry import setup_django
+
+    logger.debug("%s named the settings %s.", where, os.environ["DJANGO_SETTINGS_MODULE"])
+    setup_django(None, None)
+    reset_settings()
+    reset_registry()
+    channel_layers.reset()
 
 
 def _option_dest(protocol: str, name: str) -> str:
@@ -76,6 +137,19 @@ def _add_protocol_options(parser: argparse.ArgumentParser, registry: Registry) -
             if not option.flags:
                 continue
             setting = f"CHANNELS['OPTIONS'][{protocol!r}][{option.name!r}]"
+            help = f"{option.help} (setting {setting}; default {option.default!r})"
+            if option.type is bool and not option.multiple:
+                # A flag alone is true, as in Daphne; a value still may follow it.
+                group.add_argument(
+                    *option.flags,
+                    dest=_option_dest(protocol, option.name),
+                    metavar="BOOL",
+                    action=BooleanFlag,
+                    convert=option.convert,
+                    default=argparse.SUPPRESS,
+                    help=f"{help}; alone it means true",
+                )
+                continue
             group.add_argument(
                 *option.flags,
                 dest=_option_dest(protocol, option.name),
@@ -83,7 +157,7 @@ def _add_protocol_options(parser: argparse.ArgumentParser, registry: Registry) -
                 type=option.convert,
                 action="append" if option.multiple else "store",
                 default=argparse.SUPPRESS,
-                help=f"{option.help} (setting {setting}; default {option.default!r})",
+                help=help,
             )
 
     def parse_option(value: str) -> tuple[str, str, Any]:
@@ -153,7 +227,7 @@ def add_serve_command(cli: CommandRegistry) -> None:
         from ..supervisor import process_count, process_index
 
         alias = args.layer
-        asgi_app = None
+        asgi_app = layer_target = None
         if args.app is not None:
             app_alias, asgi_app = serve_target(args.app)
             if app_alias is not None and alias is not None and alias != app_alias:
@@ -162,9 +236,13 @@ def add_serve_command(cli: CommandRegistry) -> None:
                     f"{app_alias!r}; give one of them."
                 )
             alias = alias or app_alias
+            if app_alias is not None:
+                layer_target = ":".join(args.app)
+        settings = get_settings()
+        mode, reason = serve_mode(args.mode, settings, layer_target)
         where = "--processes" if args.processes is not None else "CHANNELS['PROCESSES']"
         count = process_count(
-            args.processes if args.processes is not None else get_settings().processes, where
+            args.processes if args.processes is not None else settings.processes, where
         )
         if count > 1 and process_index() is None:
             return run_processes(
@@ -174,7 +252,7 @@ def add_serve_command(cli: CommandRegistry) -> None:
                 options=protocol_overrides(args, registry),
                 alias=alias or "default",
                 drain_timeout=args.drain_timeout,
-                mode=args.mode,
+                mode=mode,
                 reuse_port=args.reuse_port,
             )
         return run_server(
@@ -183,7 +261,8 @@ def add_serve_command(cli: CommandRegistry) -> None:
             alias=alias or "default",
             drain_timeout=args.drain_timeout,
             asgi_app=asgi_app,
-            mode=args.mode,
+            mode=mode,
+            mode_reason=reason,
         )
 
     server = cli.command(
@@ -196,7 +275,8 @@ def add_serve_command(cli: CommandRegistry) -> None:
         nargs="?",
         type=_app_reference,
         help="module:attribute naming a channel layer (my_project.asgi:channel_layer), whose "
-        "alias's ROUTING gives the consumers, or an ASGI application "
+        "alias's ROUTING gives the consumers and which means worker mode unless --mode or "
+        "CHANNELS['MODE'] says otherwise, as with daphne; or an ASGI application "
         "(my_project.asgi:application) that serves HTTP instead of the routing.",
     )
     server.add_argument("--layer", default=None, help=LAYER_HELP)
@@ -205,7 +285,9 @@ def add_serve_command(cli: CommandRegistry) -> None:
         choices=MODES,
         default=None,
         help="inprocess: this process runs the consumers; worker: every event goes on the "
-        "layer for channels worker processes. Replaces CHANNELS['MODE'] for this run.",
+        "layer for channels worker processes. Replaces CHANNELS['MODE'] for this run "
+        "(default: CHANNELS['MODE'] when set, else worker for a module:channel_layer, else "
+        "inprocess).",
     )
     server.add_argument(
         "--protocol",

@@ -8,7 +8,12 @@ from .base import LAYER_HELP, CommandRegistry
 
 
 def _run_worker(args: argparse.Namespace) -> int:
+    from ..exceptions import ImproperlyConfigured
+    from ..settings import NO_SETTINGS_MODULE, get_settings
     from ..worker import run_worker
+
+    if not get_settings().from_django:
+        raise ImproperlyConfigured(NO_SETTINGS_MODULE)
 
     return run_worker(
         alias=args.layer,

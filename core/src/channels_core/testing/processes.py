@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +28,21 @@ from pathlib import Path
 
 DEFAULT_TIMEOUT = 30.0
 LOOPBACK = "127.0.0.1"
+
+
+def require_program(name: str, package: str | None = None) -> str:
+    """The path of the system program *name*, found on ``PATH``; when it is missing, the
+    running test is skipped, the reason saying what to install (Debian's *package*, by
+    default *name*)."""
+    path = shutil.which(name)
+    if path is None:
+        import pytest
+
+        pytest.skip(
+            f"{name} is not installed or not on PATH (Debian: apt-get install -y "
+            f"{package or name}; bash .ci/run installs what the tests need)"
+        )
+    return path
 
 
 def free_port(kind: int = socket.SOCK_STREAM, host: str = LOOPBACK) -> int:
@@ -304,6 +320,7 @@ __all__ = [
     "Venv",
     "build_venv",
     "free_port",
+    "require_program",
     "run",
     "start_process",
     "wait_for_port",

@@ -13,12 +13,14 @@ port, optionally with a password, a unix socket or TLS (a self-signed certificat
 the ``openssl`` command); :func:`running_cluster` starts a Redis Cluster of several primaries
 and :func:`running_sentinel` a Sentinel watching a server. Persistence is off and every server
 listens on 127.0.0.1 (or its unix socket) only.
+
+Without ``redis-server`` (or ``redis-cli``, or ``openssl`` for TLS) on ``PATH``, each of them
+skips the test that asked for it, saying what to install, and leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import ssl
 import subprocess
@@ -29,10 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from .processes import LOOPBACK, free_port
+from .processes import LOOPBACK, free_port, require_program
 
-REDIS_SERVER = "/usr/bin/redis-server"
-REDIS_CLI = "/usr/bin/redis-cli"
 START_TIMEOUT = 10.0
 
 
@@ -74,6 +74,9 @@ class RedisServer:
         extra_args: Sequence[str] = (),
         timeout: float = START_TIMEOUT,
     ) -> None:
+        # Skip before anything is made (a missing program is no leaked directory).
+        self.program = require_program("redis-server")
+        openssl = require_program("openssl") if tls else None
         cluster = "--cluster-enabled" in extra_args
         self.port = _free_cluster_port() if cluster else free_port()
         self.password = password
@@ -85,11 +88,10 @@ class RedisServer:
         self.ca_file = str(self.directory / "cert.pem") if tls else None
         self._extra_args = list(extra_args)
         self.process: subprocess.Popen | None = None
-        if tls:
-            self._make_certificate()
+        if openssl is not None:
+            self._make_certificate(openssl)
 
-    def _make_certificate(self) -> None:
-        openssl = shutil.which("openssl") or "/usr/bin/openssl"
+    def _make_certificate(self, openssl: str) -> None:
         subprocess.run(
             [
                 openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -112,7 +114,7 @@ class RedisServer:
     def command(self) -> list[str]:
         """The ``redis-server`` command line."""
         command = [
-            shutil.which("redis-server") or REDIS_SERVER,
+            self.program,
             "--bind", LOOPBACK,
             "--save", "",
             "--appendonly", "no",
@@ -180,7 +182,13 @@ class RedisServer:
 
     def cli(self, *args: str) -> str:
         """Run ``redis-cli`` against the server and return its output."""
-        command = [shutil.which("redis-cli") or REDIS_CLI, "-h", LOOPBACK, "-p", str(self.port)]
+        command = [
+            require_program("redis-cli", "redis-tools"),
+            "-h",
+            LOOPBACK,
+            "-p",
+            str(self.port),
+        ]
         if self.tls:
             command += ["--tls", "--cacert", self.ca_file]
         if self.password:
@@ -196,7 +204,11 @@ class RedisServer:
         self._directory.cleanup()
 
     def __enter__(self) -> RedisServer:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()  # the with block's __exit__ does not run when __enter__ raises
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -236,6 +248,7 @@ def running_sentinel(
     master: RedisServer, master_name: str = "mymaster", timeout: float = START_TIMEOUT
 ) -> Iterator[tuple[str, int]]:
     """Run a Redis Sentinel watching *master* as *master_name*; yield its (host, port)."""
+    program = require_program("redis-server")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="channels-sentinel-") as directory:
         config = Path(directory) / "sentinel.conf"
@@ -244,7 +257,7 @@ def running_sentinel(
             f"port {port}\nbind {LOOPBACK}\ndir {directory}\n"
             f"sentinel monitor {master_name} {LOOPBACK} {master.port} 1\n{auth}"
         )
-        command = [shutil.which("redis-server") or REDIS_SERVER, str(config), "--sentinel"]
+        command = [program, str(config), "--sentinel"]
         process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=directory
         )

@@ -10,6 +10,7 @@ route ``http.request`` to :func:`django_views` to get the same behaviour.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from functools import cache, partial
@@ -108,7 +109,9 @@ async def run_asgi(
             pending_start = None
         finished = not more
         result = reply(response)
-        if result is not None:
+        # A coroutine function's reply is awaited; a plain call's result (local.deliver's
+        # bool) is not.
+        if inspect.isawaitable(result):
             await result
 
     await app(asgi_scope(content), receive, send)

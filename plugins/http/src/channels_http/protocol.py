@@ -78,6 +78,9 @@ class HttpProtocol(Protocol):
         self.client: list | None = None
         self.local: list | None = None
         self.request: Request | None = None
+        # The client of the request being served, for the access log: X-Forwarded-For's
+        # with proxy_headers, as the message says.
+        self.request_client: list | None = None
         self.response_started = False
         self.status = 0
         self.sent = 0
@@ -243,6 +246,7 @@ class HttpProtocol(Protocol):
                 self._upgrade(handler, request, content)
                 return
         self.request = request
+        self.request_client = content["client"]
         self.response_started = False
         self.sent = 0
         self._set_timer("response", self.factory.http_timeout)
@@ -407,7 +411,7 @@ class HttpProtocol(Protocol):
         self._detach()
 
     def _log_access(self, keep_alive: bool) -> None:
-        client = self.client or ["-", 0]
+        client = self.request_client or self.client or ["-", 0]
         current = self.request
         request_line = (
             f"{current.method} {current.target.decode('latin-1')} HTTP/{current.http_version}"

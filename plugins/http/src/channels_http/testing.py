@@ -10,11 +10,16 @@
             self.assertEqual(response.status, 200)
             self.assertEqual(response.content, b"hello ada")
 
-:class:`HttpClient` drives the routed consumers in this process, without sockets: it runs
+:class:`HttpClient` drives the routed consumers in this process, without sockets: its
+``get``, ``post`` and ``request`` run
 :class:`~channels_http.application.ChannelsApplication` (or any ASGI application) on a fresh
 event loop per request, so the request goes through the same routing, Django fallback and
-reply channels as under ``channels serve``. :class:`ChannelsLiveServerTestCase` starts a real
-``channels serve`` process on a free port for browser or socket tests.
+reply channels as under ``channels serve``. It is also Channels 1's ``HttpClient``: in a
+``ChannelTestCase``, ``send_and_consume("http.request", path=...)`` puts the request message
+on the test layer and runs its consumer, and ``receive()`` is the reply; ``login()`` and
+``force_login()`` log a user in, and the cookies go with every request.
+:class:`ChannelsLiveServerTestCase` starts a real ``channels serve`` process on a free port
+for browser or socket tests.
 """
 
 from __future__ import annotations
@@ -23,24 +28,25 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 from django.test import TransactionTestCase
 from django.utils.functional import classproperty
 
 from channels_core.exceptions import ImproperlyConfigured
 from channels_core.layers import DEFAULT_CHANNEL_LAYER
+from channels_core.testing import SessionClient, split_path
+from channels_core.testing.clients import CLIENT_ADDRESS, SERVER_ADDRESS, Headers
 from channels_core.testing.processes import LOOPBACK, RunningProcess, free_port, start_process
 
-from .application import ChannelsApplication
+from .application import HTTP_REQUEST, HTTP_RESPONSE, ChannelsApplication
+from .asgi import asgi_scope
 
 DEFAULT_TIMEOUT = 10.0
 # The test databases the live server must use instead of the settings' names, as JSON.
 DATABASES_ENV = "CHANNELS_LIVE_SERVER_DATABASES"
-Headers = Iterable[tuple[bytes | str, bytes | str]]
 
 
 def _bytes(value: bytes | str) -> bytes:
@@ -73,7 +79,7 @@ class Response:
         return json.loads(self.content)
 
 
-class HttpClient:
+class HttpClient(SessionClient):
     """Sends requests to a project's consumers in this process and returns their responses.
 
     :param application: the ASGI application to call; by default a fresh
@@ -83,9 +89,17 @@ class HttpClient:
         given).
     :param timeout: how long a response may take, in seconds; longer fails the test.
 
-    Each call runs its own event loop, so call it from synchronous tests (unittest's
-    ``TestCase`` or Django's), not from inside a running event loop.
+    ``get``, ``post`` and ``request`` each run their own event loop, so call them from
+    synchronous tests (unittest's ``TestCase`` or Django's), not from inside a running event
+    loop; the ``Set-Cookie`` headers of their responses are kept and sent back, as a browser
+    does. In a ``ChannelTestCase``, Channels 1's ``send_and_consume("http.request",
+    content=None, text=None, path="/")`` runs the routed consumer of an ``http.request``
+    message (``content`` may set ``method``, ``body`` and ``headers``; *text* is sent as the
+    body, JSON-encoded unless a str) and ``receive()`` is its reply. ``login()``,
+    ``force_login()``, ``session``, ``set_cookie()`` and ``set_header()`` apply to both.
     """
+
+    reply_prefix = HTTP_RESPONSE
 
     def __init__(
         self,
@@ -94,11 +108,8 @@ class HttpClient:
         headers: Headers = (),
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        super().__init__(alias, headers)
         self.application = application
-        self.alias = alias
-        self.headers = [(_bytes(name).lower(), _bytes(value)) for name, value in headers]
-        if not any(name == b"host" for name, _ in self.headers):
-            self.headers.append((b"host", b"testserver"))
         self.timeout = timeout
 
     def get(self, path: str, headers: Headers = ()) -> Response:
@@ -124,33 +135,63 @@ class HttpClient:
         Raises AssertionError when no complete response came within the timeout, and
         whatever the application raised.
         """
-        if not path.startswith("/"):
-            raise ValueError(
-                f"HttpClient was given the path {path!r}; give an absolute path such as "
-                "'/hello/?name=ada' (no scheme or host)."
-            )
-        raw_path, _, query_string = path.partition("?")
-        all_headers = [
-            *self.headers,
-            *((_bytes(name).lower(), _bytes(value)) for name, value in headers),
-        ]
-        if body:
-            all_headers.append((b"content-length", str(len(body)).encode()))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
+        content = self.request_message(method, path, body, headers)
+        scope = {**asgi_scope(content), "raw_path": split_path(path)[1].encode("latin-1")}
+        response = asyncio.run(self._call(scope, body))
+        for name, value in response.headers:
+            if name.lower() == b"set-cookie":
+                self.cookies.load(value.decode("latin-1"))
+                # A cookie the response expires (Django's delete_cookie) is no longer sent.
+                for key, morsel in list(self.cookies.items()):
+                    if str(morsel["max-age"]) == "0":
+                        del self.cookies[key]
+        return response
+
+    def request_message(
+        self, method: str, path: str, body: bytes = b"", headers: Headers = ()
+    ) -> dict:
+        """The ``http.request`` message (without ``reply_channel``) of a request: this
+        client's headers and cookies, then *headers* (which replace those of the same name),
+        and ``content-length`` when there is a body."""
+        decoded, _, query_string = split_path(path)
+        given = [[_bytes(name).lower(), _bytes(value)] for name, value in headers]
+        names = {name for name, _ in given}
+        all_headers = [pair for pair in self.headers if pair[0] not in names] + given
+        if body and b"content-length" not in names:
+            all_headers.append([b"content-length", str(len(body)).encode()])
+        return {
             "http_version": "1.1",
             "method": method.upper(),
             "scheme": "http",
-            "path": unquote(raw_path),
-            "raw_path": raw_path.encode("latin-1"),
-            "query_string": query_string.encode("latin-1"),
+            "path": decoded,
+            "query_string": query_string,
             "root_path": "",
             "headers": all_headers,
-            "client": [LOOPBACK, 50000],
-            "server": ["testserver", 80],
+            "body": body,
+            "body_channel": None,
+            "client": list(CLIENT_ADDRESS),
+            "server": list(SERVER_ADDRESS),
         }
-        return asyncio.run(self._call(scope, body))
+
+    def content_for(
+        self, channel: str, content: dict | None = None, text: Any = None, path: str = "/"
+    ) -> dict:
+        """For ``http.request``, the message ``channels serve`` would send (see
+        :meth:`request_message`); for another channel, as :class:`SessionClient`."""
+        if channel != HTTP_REQUEST:
+            return super().content_for(channel, content, text, path)
+        given = dict(content or {})
+        if text is not None:
+            given["body"] = (text if isinstance(text, str) else json.dumps(text)).encode("utf-8")
+        message = self.request_message(
+            given.pop("method", "GET"),
+            path,
+            given.pop("body", b""),
+            given.pop("headers", ()),
+        )
+        message.update(given)
+        message.setdefault("reply_channel", self.reply_channel)
+        return message
 
     async def _call(self, scope: dict, body: bytes) -> Response:
         application = self.application or ChannelsApplication(self.alias)

@@ -20,7 +20,9 @@ _EXPORTS = {
     "WebsocketDemultiplexer": ".consumers",
     "AsyncWebsocketDemultiplexer": ".consumers",
     "WebsocketMultiplexer": ".consumers",
-    "http_session": ".auth",
+    "WebsocketBinding": ".binding",
+    "WebsocketBindingWithMembers": ".binding",
+    "http_session": "channels_core.sessions",
     "channel_session_user": ".auth",
     "channel_session_user_from_http": ".auth",
     "channel_session_user_from_token": ".auth",
@@ -36,6 +38,8 @@ __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
     "WebsocketDemultiplexer",
     "AsyncWebsocketDemultiplexer",
     "WebsocketMultiplexer",
+    "WebsocketBinding",
+    "WebsocketBindingWithMembers",
     "http_session",
     "channel_session_user",
     "channel_session_user_from_http",
@@ -44,12 +48,14 @@ __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
 ]
 
 if TYPE_CHECKING:
+    from channels_core.sessions import http_session
+
     from .auth import (
         channel_session_user,
         channel_session_user_from_http,
         channel_session_user_from_token,
-        http_session,
     )
+    from .binding import WebsocketBinding, WebsocketBindingWithMembers
     from .consumers import (
         AsyncJsonWebsocketConsumer,
         AsyncWebsocketConsumer,

@@ -4,8 +4,9 @@ A WebSocket carries the browser's cookies only in its opening request, so the Ch
 pattern is: on ``websocket.connect``, read the user from the HTTP session cookie (or from a
 token) and store it in the channel session; on every later message, read it back from there.
 
-- :func:`http_session`: ``message.http_session``, the Django session named by the cookie of
-  the connect message (None without one).
+- ``http_session`` (from :mod:`channels_core.sessions`, with ``http_session_user`` and
+  ``channel_and_http_session``; ``channels_ws`` exports it too): ``message.http_session``,
+  the Django session named by the cookie of the connect message (None without one).
 - :func:`channel_session_user`: ``message.channel_session`` and ``message.user``, the user
   stored in the channel session (``AnonymousUser`` when none).
 - :func:`channel_session_user_from_http`: for ``websocket.connect``: copies the logged-in user
@@ -24,75 +25,28 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from importlib import import_module
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.utils.module_loading import import_string
 
 from channels_core.exceptions import ImproperlyConfigured
 from channels_core.message import Message
-from channels_core.sessions import channel_session
+from channels_core.sessions import (
+    before_consumer,
+    channel_session,
+    load_http_session,
+    message_header,
+    session_user,
+)
 
 TOKEN_SETTING = "CHANNELS_WS_TOKEN_AUTHENTICATOR"
 # What django.contrib.auth keeps in a session for a logged-in user.
 _AUTH_KEYS = ("_auth_user_id", "_auth_user_backend", "_auth_user_hash")
 
 
-def _before(prepare: Callable[[Message], None]) -> Callable[[Callable], Callable]:
-    """A decorator running ``prepare(message)`` before the consumer, sync or async."""
-
-    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-        if iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_inner(message: Message, *args: Any, **kwargs: Any) -> Any:
-                await sync_to_async(prepare)(message)
-                return await func(message, *args, **kwargs)
-
-            return async_inner
-
-        @functools.wraps(func)
-        def inner(message: Message, *args: Any, **kwargs: Any) -> Any:
-            prepare(message)
-            return func(message, *args, **kwargs)
-
-        return inner
-
-    return decorator
-
-
-def _header(message: Message, name: bytes) -> bytes | None:
-    for key, value in message.get("headers") or ():
-        if key == name:
-            return value
-    return None
-
-
-def _load_http_session(message: Message) -> None:
-    from django.conf import settings
-    from django.http.cookie import parse_cookie
-
-    if "http_session" in message.__dict__:
-        return
-    cookie = _header(message, b"cookie")
-    key = (
-        parse_cookie(cookie.decode("latin-1")).get(settings.SESSION_COOKIE_NAME) if cookie else None
-    )
-    if key is None:
-        message.http_session = None
-        return
-    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
-    # An unknown or expired key loads as an empty session; treat it as no session.
-    message.http_session = session if session.exists(key) else None
-
-
 def _load_user(message: Message) -> None:
-    from django.contrib.auth import get_user
-
-    message.user = get_user(SimpleNamespace(session=message.channel_session))
+    message.user = session_user(message.channel_session)
 
 
 def _store_user(message: Message, source: Any) -> None:
@@ -104,25 +58,20 @@ def _store_user(message: Message, source: Any) -> None:
 
 
 def _user_from_http(message: Message) -> None:
-    _load_http_session(message)
+    load_http_session(message)
     if message.http_session is not None:
         _store_user(message, message.http_session)
     _load_user(message)
 
 
-def http_session(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Give the consumer ``message.http_session`` from the connect message's cookie."""
-    return _before(_load_http_session)(func)
-
-
 def channel_session_user(func: Callable[..., Any]) -> Callable[..., Any]:
     """Give the consumer ``message.channel_session`` and ``message.user``."""
-    return channel_session(_before(_load_user)(func))
+    return channel_session(before_consumer(_load_user)(func))
 
 
 def channel_session_user_from_http(func: Callable[..., Any]) -> Callable[..., Any]:
     """On connect: the HTTP session's user goes into the channel session and ``message.user``."""
-    return channel_session(_before(_user_from_http)(func))
+    return channel_session(before_consumer(_user_from_http)(func))
 
 
 def token_from_message(message: Message) -> str | None:
@@ -133,7 +82,7 @@ def token_from_message(message: Message) -> str | None:
     tokens = parse_qs(query).get("token")
     if tokens:
         return tokens[0]
-    authorization = _header(message, b"authorization")
+    authorization = message_header(message, b"authorization")
     if authorization:
         scheme, _, token = authorization.decode("latin-1").partition(" ")
         if scheme.lower() in ("bearer", "token") and token.strip():
@@ -191,7 +140,7 @@ def channel_session_user_from_token(
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
         return channel_session(
-            _before(functools.partial(_user_from_token, authenticator=authenticator))(func)
+            before_consumer(functools.partial(_user_from_token, authenticator=authenticator))(func)
         )
 
     return decorator if func is None else decorator(func)
@@ -201,5 +150,4 @@ __all__ = [
     "channel_session_user",
     "channel_session_user_from_http",
     "channel_session_user_from_token",
-    "http_session",
 ]

@@ -11,7 +11,9 @@ Two workers can race: the one parking message *n* and the one finishing *n - 1*.
 after its own write: the runner saves the next order, then looks for a parked message; the
 parker parks, then reads the next order again. Whichever comes second sees the other's write,
 so a parked message that is due is always sent back (by one of them: the layer delivers it to
-one receiver). This needs a session engine every worker shares (database, file, or a shared
+one receiver). Slight ordering (``slight=True``, as in Channels 1.0) only holds the messages
+that come before the connect has run, all on the wait channel of order 1, and sends them all
+back once it has. This needs a session engine every worker shares (database, file, or a shared
 cache), and a layer whose ``stats`` counts a channel's pending messages.
 """
 
@@ -39,6 +41,9 @@ WAIT_PREFIX = "websocket.wait."
 # winner has it within a round trip.
 TAKE_TIMEOUT = 0.5
 TAKE_ATTEMPTS = 5
+# Slight ordering parks every message that comes before the connect ran on one wait channel,
+# that of the first message after it.
+SLIGHT_WAIT_ORDER = 1
 
 
 def wait_channel(reply_channel: str, order: int) -> str:
@@ -56,10 +61,17 @@ def _order(message: Message) -> int:
     return order
 
 
-def _admit(message: Message) -> bool:
+def _admit(message: Message, slight: bool = False) -> bool:
     """True when *message* is due; otherwise park it (or drop it when it already ran)."""
     order = _order(message)
     due = message.channel_session.get(NEXT_ORDER_KEY, 0)
+    if slight:
+        if order == 0 or due > 0:
+            return True
+        # Early: it waits for the connect, with the others that came before it ran.
+        if _park(message, SLIGHT_WAIT_ORDER) > 0:
+            async_to_sync(_release)(message, SLIGHT_WAIT_ORDER, True)
+        return False
     if order == due:
         return True
     if order < due:
@@ -71,38 +83,52 @@ def _admit(message: Message) -> bool:
             due,
         )
         return False
-    Channel(wait_channel(message.reply_channel.name, order), alias=message.alias).send(
-        {"channel": message.channel.name, "content": message.content}
-    )
-    # Parked. If the message before it finished while this one was being parked, its
-    # consumer may have looked for this one too early: release it here.
-    stored = session_for_reply_channel(message.reply_channel.name)
-    if stored.get(NEXT_ORDER_KEY, 0) == order:
+    if _park(message, order) == order:
         async_to_sync(_release)(message, order)
     return False
 
 
-async def _release(message: Message, order: int) -> None:
-    """Send the message of *order* back to its channel if it is parked."""
+def _park(message: Message, order: int) -> int:
+    """Park *message* on the wait channel of *order*; return the order due now.
+
+    The order is read again after parking: if the message before finished meanwhile, its
+    consumer may have looked for this one too early, and the caller releases it.
+    """
+    Channel(wait_channel(message.reply_channel.name, order), alias=message.alias).send(
+        {"channel": message.channel.name, "content": message.content}
+    )
+    return session_for_reply_channel(message.reply_channel.name).get(NEXT_ORDER_KEY, 0)
+
+
+async def _release(message: Message, order: int, every: bool = False) -> None:
+    """Send the message of *order* back to its channel if it is parked (*every* message
+    parked there, with *every*)."""
     layer = message.channel_layer
     name = wait_channel(message.reply_channel.name, order)
-    for _ in range(TAKE_ATTEMPTS):
+    attempts = 0
+    while attempts < TAKE_ATTEMPTS:
         if not (await layer.stats(name)).pending:
             return
         try:
             waiting = await asyncio.wait_for(layer.receive(name), TAKE_TIMEOUT)
         except TimeoutError:
             # Another worker took it; a second look at the stats says so.
+            attempts += 1
             continue
         await Channel(waiting["channel"], alias=message.alias).asend(waiting["content"])
-        return
+        if not every:
+            return
     logger.warning("Message %d stayed on its wait channel %s; not released.", order, name)
 
 
-def _done(message: Message) -> int:
-    """Record that *message* ran; return the order now due."""
+def _done(message: Message, slight: bool = False) -> tuple[int, bool] | None:
+    """Record that *message* ran; return what to release: ``(order, every)``, or None."""
+    order = message.content["order"]
+    if slight and order:
+        # Slight ordering writes the session once, for the connect.
+        return None
     session = message.channel_session
-    due = message.content["order"] + 1
+    due = order + 1
     session[NEXT_ORDER_KEY] = due
     # Saved before releasing, so a released message finds its turn recorded; the session
     # may not exist yet in the store (its first message).
@@ -113,31 +139,46 @@ def _done(message: Message) -> int:
     # Saved: channel_session must not save it again later, over what the next message's
     # consumer (maybe in another worker) saved meanwhile.
     session.modified = False
-    return due
+    return due, slight
 
 
-def enforce_ordering(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``func(message, **kwargs)`` only in ``order``; wraps it in a channel session."""
+def enforce_ordering(
+    func: Callable[..., Any] | None = None, slight: bool = False
+) -> Callable[..., Any]:
+    """Run ``func(message, **kwargs)`` only in ``order``; wraps it in a channel session.
+
+    ``@enforce_ordering`` (or ``@enforce_ordering()``) is strict: every message of a
+    connection runs in its ``order``. ``@enforce_ordering(slight=True)`` is Channels 1.0's
+    slight ordering: the connect message (``order`` 0) runs before the others, which then
+    run as they come, in parallel across workers; the session is written once, for the
+    connect. Do not mix both on one connection's consumers.
+    """
+    if func is None:
+        return functools.partial(enforce_ordering, slight=slight)
     if iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def async_inner(message: Message, *args: Any, **kwargs: Any) -> Any:
-            if not await sync_to_async(_admit)(message):
+            if not await sync_to_async(_admit)(message, slight):
                 return None
             try:
                 return await func(message, *args, **kwargs)
             finally:
-                await _release(message, await sync_to_async(_done)(message))
+                released = await sync_to_async(_done)(message, slight)
+                if released is not None:
+                    await _release(message, *released)
 
         return channel_session(async_inner)
 
     @functools.wraps(func)
     def inner(message: Message, *args: Any, **kwargs: Any) -> Any:
-        if not _admit(message):
+        if not _admit(message, slight):
             return None
         try:
             return func(message, *args, **kwargs)
         finally:
-            async_to_sync(_release)(message, _done(message))
+            released = _done(message, slight)
+            if released is not None:
+                async_to_sync(_release)(message, *released)
 
     return channel_session(inner)

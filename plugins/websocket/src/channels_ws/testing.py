@@ -12,7 +12,9 @@ It speaks RFC 6455 as a client (masked frames), optionally offers permessage-def
 can send raw bytes to test how a server treats broken frames. Every read has a timeout.
 
 :class:`~channels_ws.testclient.WebsocketTestClient`, importable from here, drives the
-consumers in-process instead, without sockets.
+consumers in-process instead, without sockets; :class:`~channels_ws.wsclient.WSClient`, also
+importable from here, is Channels 1's test client: messages put on the test layer of a
+``ChannelTestCase`` and their consumers run one by one, with login and cookies.
 """
 
 from __future__ import annotations
@@ -235,17 +237,23 @@ def _read_all(sock: socket.socket) -> bytes:
 
 
 def __getattr__(name: str) -> Any:
-    # The in-process client imports the HTTP plugin's application: loaded on first use.
+    # The in-process clients import Django's test machinery and the HTTP plugin's
+    # application, which the socket client does not need: loaded on first use.
     if name == "WebsocketTestClient":
         from .testclient import WebsocketTestClient
 
         return WebsocketTestClient
+    if name == "WSClient":
+        from .wsclient import WSClient
+
+        return WSClient
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [  # noqa: F822 - WebsocketTestClient is loaded by __getattr__
+__all__ = [  # noqa: F822 - WebsocketTestClient and WSClient are loaded by __getattr__
     "ConnectionClosed",
     "HandshakeRefused",
+    "WSClient",
     "WebSocketClient",
     "WebsocketTestClient",
 ]

@@ -26,8 +26,9 @@ What the suite checks: FIFO order per channel; each message delivered once under
 concurrent receivers and senders; cancelled receives lose nothing; expiry; ``capacity`` and
 ``channel_capacity`` (glob and regex) with ``ChannelFull`` and its count; process-specific
 channels, ``new_channel`` and ``receive_prefix``; groups (add, renew, discard, send, expiry,
-full members); presence and group history, for a layer with those extensions (skipped,
-saying so, for one without); ``flush``; ``close``; ``stats``; and bad input (names,
+full members); presence and group history, and delayed messages (kept until due, delivered
+once and in due order, retried on a full channel), for a layer with those extensions
+(skipped, saying so, for one without); ``flush``; ``close``; ``stats``; and bad input (names,
 oversized, non-dict and non-msgpack-safe messages) with the right errors; and that sender
 and receiver never share a message object. It uses only the public layer API, so it runs
 against an in-process layer and against one backed by a server alike.
@@ -40,7 +41,8 @@ The tests are coroutines marked for pytest-asyncio, so they run in its strict an
 The suite is one module per concern, each with one part of :class:`LayerConformance`:
 :mod:`.channels` (order, concurrency, cancellation), :mod:`.capacity` (expiry, capacity,
 options), :mod:`.process` (process-specific channels), :mod:`.groups`, :mod:`.lifecycle`
-(flush, close, stats) and :mod:`.messages` (bad input, values); :mod:`.base` holds the
+(flush, close, stats), :mod:`.messages` (bad input, values), :mod:`.history` (presence
+and history) and :mod:`.delays` (delayed messages); :mod:`.base` holds the
 fixtures and helpers they share.
 """
 
@@ -49,6 +51,7 @@ from __future__ import annotations
 from .base import LayerFactory, fresh
 from .capacity import CapacityConformance
 from .channels import ChannelConformance
+from .delays import DelayConformance
 from .groups import GroupConformance
 from .history import HistoryConformance, PresenceConformance
 from .lifecycle import LifecycleConformance
@@ -67,6 +70,7 @@ __all__ = [
 # pytest runs the tests of the last base first, so the parts are listed in reverse of the
 # order they run in: channels first, bad input and values last.
 class LayerConformance(
+    DelayConformance,
     HistoryConformance,
     PresenceConformance,
     MessageConformance,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
-from ...exceptions import InvalidChannelName
+from ...exceptions import ForeignProcessChannel, InvalidChannelName
 from .base import ConformanceBase, fresh
 
 
@@ -75,3 +76,26 @@ class ProcessChannelConformance(ConformanceBase):
     async def test_receive_prefix_rejects_a_prefix_that_is_not_one(self, layer, prefix):
         with pytest.raises(InvalidChannelName):
             await asyncio.wait_for(layer.receive_prefix(prefix), self.receive_timeout)
+
+    async def test_receive_on_another_layers_process_channel_raises_at_once(self, layer_factory):
+        # Another process's channels, made here by another layer instance: their messages
+        # never reach this one, so a receive raises at once instead of waiting forever.
+        here, there = await layer_factory(), await layer_factory()
+        own = await here.new_channel()
+        foreign = await there.new_channel()
+        prefix = there.process_prefix()
+        await there.send(foreign, {"n": 1})
+        with pytest.raises(ForeignProcessChannel, match=re.escape(prefix)) as raised:
+            await asyncio.wait_for(here.receive(foreign), self.receive_timeout)
+        assert (raised.value.channel, raised.value.prefix) == (foreign, prefix)
+        assert repr(foreign) in str(raised.value)
+        with pytest.raises(ForeignProcessChannel):
+            await asyncio.wait_for(here.receive_prefix(prefix), self.receive_timeout)
+        with pytest.raises(ForeignProcessChannel, match=re.escape("'specific.elsewhere!'")):
+            await asyncio.wait_for(here.receive("specific.elsewhere!x"), self.receive_timeout)
+        # An InvalidChannelName (so also a TypeError and a ValueError).
+        assert isinstance(raised.value, InvalidChannelName)
+        # The owner still receives it; the refusing layer's own channels still work.
+        assert await self.receive(there, foreign) == {"n": 1}
+        await here.send(own, {"n": 2})
+        assert await self.receive(here, own) == {"n": 2}

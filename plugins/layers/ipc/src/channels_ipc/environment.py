@@ -77,6 +77,7 @@ class Environment:
                 self.wakes,
                 self.presence,
                 self.history,
+                self.delays,
             ) = (self.env.open_db(name) for name in DATABASES)
             # Reader slots left by processes killed during a read are freed here.
             self.env.reader_check()

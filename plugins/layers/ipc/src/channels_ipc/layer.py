@@ -20,7 +20,7 @@ stored with the identity of the process that added them, and end as soon as it d
 
 This module holds the layer's public methods. Receiving is spread over :mod:`.waiters` (the
 waiting receives, and the doorbell that wakes them) and :mod:`.owned` (this process's own
-channels, with their buffers).
+channels, with their buffers); delayed messages (``asgi.delay``) are in :mod:`.delays`.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from channels_core.names import (
 )
 from channels_core.serialization import pack, unpack
 
+from .delays import IPCDelays
 from .directory import default_path, layer_directory
 from .liveness import this_process
 from .owned import Entry, OwnedChannels
@@ -78,7 +79,7 @@ def _close_after_fork() -> None:
 os.register_at_fork(after_in_child=_close_after_fork)
 
 
-class IPCChannelLayer(OwnedChannels, Waiters, BaseChannelLayer):
+class IPCChannelLayer(IPCDelays, OwnedChannels, Waiters, BaseChannelLayer):
     """The ``ipc`` layer: channels and groups shared by processes on one machine (Linux).
 
     Extra options: ``path``, the directory of the shared store (created if missing; every
@@ -95,7 +96,7 @@ class IPCChannelLayer(OwnedChannels, Waiters, BaseChannelLayer):
     Sends work from any thread; receives run on one event loop at a time.
     """
 
-    extensions = (*BaseChannelLayer.extensions, "presence", "history")
+    extensions = (*BaseChannelLayer.extensions, "presence", "history", "delay")
     config_keys = ("path", "name", "map_size")
 
     def __init__(
@@ -194,6 +195,7 @@ class IPCChannelLayer(OwnedChannels, Waiters, BaseChannelLayer):
         """Wait for the next message on *channel*; see :meth:`BaseChannelLayer.receive`."""
         check_channel_name(channel)
         if "!" in channel:
+            self.check_receivable(channel)
             entry = await self._receive_owned(channel[: channel.index("!") + 1], channel)
             return unpack(entry[2])
         loop = self._bind()
@@ -214,6 +216,7 @@ class IPCChannelLayer(OwnedChannels, Waiters, BaseChannelLayer):
     async def receive_prefix(self, prefix: str) -> tuple[str, dict]:
         """Wait for a message on any channel under *prefix* (``specific.XXXX!``)."""
         check_process_prefix(prefix)
+        self.check_receivable(prefix)
         entry = await self._receive_owned(prefix, None)
         return entry[0], unpack(entry[2])
 

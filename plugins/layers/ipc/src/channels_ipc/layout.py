@@ -39,6 +39,12 @@ Named databases:
     offset dropped, and ``group + b"\\0" + offset`` (big-endian, so in offset order) to the
     time the message was kept and the message as sent, for every offset after the dropped
     one up to the last: trimming only ever drops the oldest.
+``d`` (delayed messages)
+    the messages kept until they are due (``asgi.delay``, :mod:`.delays`): the due time and
+    a sequence number, big-endian (``DUE``, so in due order), to the time it first fell due,
+    its channel's capacity and name length (``DELAYED``), its channel's name and the packed
+    message. Added to format ``channels-ipc/3`` without changing it: a store made before
+    gains the database empty when it is opened.
 
 The main database holds the format marker, the sequence counter, and the store's history
 epoch (made with the store, and again by a flush).
@@ -65,12 +71,16 @@ NAMES = struct.Struct("<I")
 # The time a history entry was kept; a group's last offset and highest dropped offset.
 KEPT_AT = struct.Struct("<d")
 HISTORY = struct.Struct("<QQ")
+# A delayed message's key (due time, sequence) and the head of its value (first due time,
+# capacity, channel name length).
+DUE = struct.Struct(">dQ")
+DELAYED = struct.Struct("<dQI")
 ZERO = COUNT.pack(0)
 # Per owner: the messages in its queue, and whether its channels are counted one by one.
 OWNED = struct.Struct("<Q?")
 TOTAL = b"*"
 OWNER_KEY = b"!"
-DATABASES = (b"m", b"n", b"g", b"f", b"w", b"p", b"h")
+DATABASES = (b"m", b"n", b"g", b"f", b"w", b"p", b"h", b"d")
 
 
 def queue_key(name: bytes) -> bytes:

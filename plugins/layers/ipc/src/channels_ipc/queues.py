@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import lmdb
+
 from . import layout
 from .capacity import Capacity
 from .layout import next_seq, queue_key, wake_key
@@ -27,22 +29,34 @@ class ChannelQueues(Capacity, WakeRegistrations):
         self, channel: str, data: bytes, capacity: int, expires_at: float, now: float
     ) -> list[bytes] | None:
         """Store a message; the tokens to ring, or None when *channel* is full."""
-        name = channel.encode()
         with self._write() as txn:
-            bang = name.find(b"!")
-            if bang < 0:
-                if not self._reserve(txn, name, capacity, now):
-                    return None
-            elif not self._reserve_owned(txn, name[: bang + 1], [name], [capacity], now):
+            return self._put_message(txn, channel.encode(), data, capacity, expires_at, now)
+
+    def _put_message(
+        self,
+        txn: lmdb.Transaction,
+        name: bytes,
+        data: bytes,
+        capacity: int,
+        expires_at: float,
+        now: float,
+    ) -> list[bytes] | None:
+        """Store a message for the channel *name* in *txn*; the tokens to ring, or None when
+        the channel is full."""
+        bang = name.find(b"!")
+        if bang < 0:
+            if not self._reserve(txn, name, capacity, now):
                 return None
-            stamp = EXPIRES.pack(expires_at)
-            key = queue_key(name) + SEQ.pack(next_seq(txn, 1))
-            if name.find(b"!") < 0:
-                txn.put(key, stamp + data, db=self.messages)
-            else:
-                value = stamp + NAMES.pack(len(name)) + name + data
-                txn.put(key, value, db=self.messages)
-            return self._tokens(txn, wake_key(name))
+        elif not self._reserve_owned(txn, name[: bang + 1], [name], [capacity], now):
+            return None
+        stamp = EXPIRES.pack(expires_at)
+        key = queue_key(name) + SEQ.pack(next_seq(txn, 1))
+        if bang < 0:
+            txn.put(key, stamp + data, db=self.messages)
+        else:
+            value = stamp + NAMES.pack(len(name)) + name + data
+            txn.put(key, value, db=self.messages)
+        return self._tokens(txn, wake_key(name))
 
     def take(self, channel: str, now: float, register: bytes | None) -> tuple[bytes | None, bool]:
         """The next unexpired message of a normal *channel*, and whether more are waiting.

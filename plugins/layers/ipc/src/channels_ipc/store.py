@@ -24,6 +24,8 @@ gathered from a module per part of the state:
     the kept messages of the groups that keep history, and the store's epoch;
 :mod:`.registrations`
     which process's doorbell a send rings;
+:mod:`.delays`
+    the delayed messages (``asgi.delay``), kept until due;
 :mod:`.stats`
     statistics and consistency checks.
 """
@@ -36,9 +38,9 @@ from pathlib import Path
 
 from channels_core.history import new_epoch
 
+from .delays import DelayedMessages
 from .groups import Groups
 from .layout import EPOCH_KEY
-from .queues import ChannelQueues
 from .stats import Statistics
 
 # LMDB allows one open environment per file in a process (a second one's close would drop
@@ -70,7 +72,7 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-class Store(ChannelQueues, Groups, Statistics):
+class Store(DelayedMessages, Groups, Statistics):
     """The LMDB environment at *path*, with one method per transaction the layer runs.
 
     Calls must hold :attr:`lock`, shared by every layer of this process on the store.
@@ -92,8 +94,8 @@ class Store(ChannelQueues, Groups, Statistics):
         self.env.close()
 
     def flush(self) -> None:
-        """Drop every message, count, group, presence, history and full count, and start a
-        new history epoch; wake-up registrations stay."""
+        """Drop every message, delayed message, count, group, presence, history and full
+        count, and start a new history epoch; wake-up registrations stay."""
         with self._write() as txn:
             for db in (
                 self.messages,
@@ -102,6 +104,7 @@ class Store(ChannelQueues, Groups, Statistics):
                 self.full,
                 self.presence,
                 self.history,
+                self.delays,
             ):
                 txn.drop(db, delete=False)
             txn.put(EPOCH_KEY, new_epoch().encode())

@@ -27,6 +27,8 @@ from channels_core.layers import BaseChannelLayer, LayerStats
 from channels_core.names import check_channel_name, check_group_name, check_process_prefix
 from channels_core.serialization import pack, unpack
 
+from .delays import Delayed, MemoryDelays
+
 logger = logging.getLogger(__name__)
 
 # An entry is ``(channel, expires_at, packed_message)``: the same tuple sits in a channel's
@@ -92,15 +94,16 @@ class _History:
                 self.dropped = entries.popleft()[0]
 
 
-class InMemoryChannelLayer(BaseChannelLayer):
+class InMemoryChannelLayer(MemoryDelays, BaseChannelLayer):
     """The ``memory`` layer: channels and groups in this process, for one event loop.
 
     Takes the common options of :class:`~channels_core.layers.BaseChannelLayer` and no
-    others. Messages, groups, presence, history and statistics live only as long as the
-    layer: its history epoch is made when it starts (and again on :meth:`flush`).
+    others. Messages, groups, presence, history, delayed messages and statistics live only
+    as long as the layer: its history epoch is made when it starts (and again on
+    :meth:`flush`), and only a delay server in this process delivers its delayed messages.
     """
 
-    extensions = (*BaseChannelLayer.extensions, "presence", "history")
+    extensions = (*BaseChannelLayer.extensions, "presence", "history", "delay")
 
     # Nothing outside this process sees it: worker mode on it reaches no worker.
     cross_process = False
@@ -120,6 +123,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self._presence: dict[str, dict[str, bytes]] = {}
         self._epoch = new_epoch()
         self._histories: dict[str, _History] = {}
+        # Delayed messages, a heap by due time (channels_memory.delays).
+        self._delayed: list[Delayed] = []
 
     # Channels ---------------------------------------------------------------------------
 
@@ -142,6 +147,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
     async def receive(self, channel: str) -> dict:
         """Wait for the next message on *channel*; see :meth:`BaseChannelLayer.receive`."""
         check_channel_name(channel)
+        self.check_receivable(channel)
         with self._lock:
             if self._closed:
                 raise self._closed_error()
@@ -158,6 +164,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
     async def receive_prefix(self, prefix: str) -> tuple[str, dict]:
         """Wait for a message on any channel under *prefix* (``specific.XXXX!``)."""
         check_process_prefix(prefix)
+        self.check_receivable(prefix)
         with self._lock:
             if self._closed:
                 raise self._closed_error()
@@ -462,6 +469,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
             self._groups.clear()
             self._presence.clear()
             self._histories.clear()
+            self._delayed.clear()
             self._epoch = new_epoch()
 
     async def close(self) -> None:

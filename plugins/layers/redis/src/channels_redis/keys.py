@@ -24,7 +24,11 @@ prefix's or one group's keys share a Redis Cluster slot:
 ``f:{<channel>}`` and ``f:{<process prefix>}``
     counters of sends refused at capacity (a hash by channel for a process prefix);
 ``d:{<channel>}`` and ``d:{<process prefix>}``
-    counters of messages receivers dropped because they could not decrypt or read them.
+    counters of messages receivers dropped because they could not decrypt or read them;
+``dl:{delayed}``
+    the delayed messages (``asgi.delay``) kept until they are due: a sorted set scored by due
+    time of ``<first due>|<capacity>|<channel>|<id>|<packed message>`` (see
+    :mod:`channels_redis.delays`); it has no expiry.
 
 With several ``hosts``, a consistent-hash ring places each channel (a process-specific one by
 its process prefix) and each group on one of them; see :mod:`channels_redis.hosts`.
@@ -100,6 +104,10 @@ class KeyRouter:
             f"{prefix}gh:{tag}",
             f"{prefix}gl:{tag}",
         ]
+
+    def delay_route(self) -> tuple[Shard, str]:
+        """The shard and the key of the sorted set of delayed messages."""
+        return self.shard_for("delayed"), f"{self.prefix}dl:{{delayed}}"
 
     def heartbeat_route(self, process_id: str) -> tuple[Shard, str]:
         """The shard and the key of the heartbeat of the layer instance *process_id*."""

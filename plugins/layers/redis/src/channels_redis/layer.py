@@ -11,6 +11,7 @@ composes the other modules, each one job:
   presence and history of groups, with :mod:`channels_redis.presence` (the heartbeat of this
   process's present members) and :mod:`channels_redis.history`;
 - :mod:`channels_redis.stats`: ``stats()``;
+- :mod:`channels_redis.delays`: delayed messages (``asgi.delay``), kept in Redis until due;
 - :mod:`channels_redis.hosts` and :mod:`channels_redis.host_forms`: the servers, their circuit
   breakers and the hash ring; :mod:`channels_redis.scripts`: the Lua scripts;
   :mod:`channels_redis.crypto`: encryption at rest.
@@ -45,6 +46,7 @@ from channels_core.serialization import pack, unpack
 
 from . import scripts
 from .crypto import MessageCipher
+from .delays import RedisDelays
 from .groups import RedisGroups
 from .history import split_position
 from .host_forms import DEFAULT_HOST, make_shard
@@ -64,7 +66,7 @@ _PUSH_BACK = Script(scripts.PUSH_BACK)
 _COUNT_DROPPED = Script(scripts.COUNT_DROPPED)
 
 
-class RedisChannelLayer(RedisGroups, BaseChannelLayer):
+class RedisChannelLayer(RedisGroups, RedisDelays, BaseChannelLayer):
     """The ``redis`` layer: channels and groups on one or several Redis deployments.
 
     Extra options: ``hosts``, a list of Redis hosts (default ``['redis://127.0.0.1:6379/0']``;
@@ -77,7 +79,7 @@ class RedisChannelLayer(RedisGroups, BaseChannelLayer):
     :mod:`channels_redis.history`.
     """
 
-    extensions = (*BaseChannelLayer.extensions, "presence", "history")
+    extensions = (*BaseChannelLayer.extensions, "presence", "history", "delay")
     config_keys = ("hosts", "prefix", "symmetric_encryption_keys", "max_connections")
 
     def __init__(
@@ -181,6 +183,7 @@ class RedisChannelLayer(RedisGroups, BaseChannelLayer):
     async def receive(self, channel: str) -> dict:
         """Wait for the next message on *channel*; see :meth:`BaseChannelLayer.receive`."""
         check_channel_name(channel)
+        self.check_receivable(channel)
         while True:
             if self._closed:
                 raise self._closed_error()
@@ -194,6 +197,7 @@ class RedisChannelLayer(RedisGroups, BaseChannelLayer):
     async def receive_prefix(self, prefix: str) -> tuple[str, dict]:
         """Wait for a message on any channel under *prefix* (``specific.XXXX!``)."""
         check_process_prefix(prefix)
+        self.check_receivable(prefix)
         while True:
             self._check_open()
             channel, data = self._take_ready(prefix)

@@ -482,3 +482,81 @@ else
 end
 redis.call('EXPIRE', KEYS[1], 86400)
 """
+
+# Delayed messages (see :mod:`channels_redis.delays`) are members of one sorted set scored by
+# due time: '<first due>|<capacity>|<channel>|<id>|<packed message>', the capacity fixed when
+# the message was added (as a group member's is) and the id making each member unique.
+
+# Adds members to the sorted set of delayed messages, or moves them to a later due time.
+# KEYS: the set. ARGV: due, member, due, member...
+DELAY_ADD = """
+for i = 1, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+"""
+
+# The due time of the next delayed message, or '' when none is kept.
+_NEXT_DUE = """
+local function next_due(key)
+  local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return head[2] or ''
+end
+"""
+
+# Moves up to ARGV[6] due delayed messages to their channels on a one-server layer: each
+# message leaves the set in the call that pushes it (the channel's keys are computed here, so
+# never on a Redis Cluster). A message whose channel is full stays, due again ARGV[8] seconds
+# later, until ARGV[7] (the expiry) seconds past its first due time, when it is dropped.
+# Returns {delivered, next due, the channel of each dropped message...}.
+# KEYS: the set. ARGV: now, expires_at, ttl, '' (the payload, set per message), key prefix,
+# limit, expiry, retry interval.
+DELAY_DELIVER_LOCAL = (
+    _PUSH
+    + _NEXT_DUE
+    + """
+local prefix, expiry, retry = ARGV[5], tonumber(ARGV[7]), tonumber(ARGV[8])
+local find, sub = string.find, string.sub
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[6]))
+local delivered, reply = 0, {}
+for _, member in ipairs(due) do
+  local first = find(member, '|', 1, true)
+  local second = find(member, '|', first + 1, true)
+  local third = find(member, '|', second + 1, true)
+  local channel = sub(member, second + 1, third - 1)
+  payload = sub(member, find(member, '|', third + 1, true) + 1)
+  local tag, kind = channel, 'c:'
+  local bang = find(channel, '!', 1, true)
+  if bang then tag, kind = sub(channel, 1, bang), 'p:' end
+  tag = '{' .. tag .. '}'
+  local full = push(prefix .. kind .. tag, prefix .. 'n:' .. tag, prefix .. 'f:' .. tag,
+                    channel, tonumber(sub(member, first + 1, second - 1)))
+  full = full + flush()
+  queued, lists, owned, owners = {}, {}, {}, {}
+  if full == 0 then
+    redis.call('ZREM', KEYS[1], member)
+    delivered = delivered + 1
+  elseif now - tonumber(sub(member, 1, first - 1)) >= expiry then
+    redis.call('ZREM', KEYS[1], member)
+    reply[#reply + 1] = channel
+  else
+    redis.call('ZADD', KEYS[1], 'XX', now + retry, member)
+  end
+end
+table.insert(reply, 1, next_due(KEYS[1]))
+table.insert(reply, 1, delivered)
+return reply
+"""
+)
+
+# Takes up to ARGV[2] delayed messages due at ARGV[1] out of the set, for a layer of several
+# servers, which then pushes each to its channel's server. Returns {next due, members...}.
+# KEYS: the set.
+DELAY_TAKE = (
+    _NEXT_DUE
+    + """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for first = 1, #due, 1000 do
+  redis.call('ZREM', KEYS[1], unpack(due, first, math.min(first + 999, #due)))
+end
+table.insert(due, 1, next_due(KEYS[1]))
+return due
+"""
+)

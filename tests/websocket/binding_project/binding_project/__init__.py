@@ -1,0 +1,1 @@
+"""The data binding test project: notes saved anywhere reach WebSocket clients."""

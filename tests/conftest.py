@@ -55,3 +55,24 @@ def migrated_database():
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+@pytest.fixture
+def browsers():
+    """Start headless Chromium sessions on demand, each with its own profile (its own user),
+    their console and network events kept: ``browsers()``, or
+    ``browsers("--ignore-certificate-errors")``. Quit at the end of the test."""
+    from channels_core.testing.browser import headless_chromium
+
+    started = []
+
+    def start(*arguments: str, logs: bool = True):
+        driver = headless_chromium(arguments, logs=logs)
+        started.append(driver)
+        return driver
+
+    try:
+        yield start
+    finally:
+        for driver in started:
+            driver.quit()

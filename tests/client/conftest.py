@@ -1,5 +1,5 @@
-"""The browser client's test project served by real ``channels serve`` processes, and headless
-Chromium sessions to run channels.js in."""
+"""The browser client's test project served by real ``channels serve`` processes (the headless
+Chromium sessions that run channels.js come from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from channels_core.testing.browser import headless_chromium
 from channels_core.testing.processes import start_process
 
 PROJECT = Path(__file__).resolve().parent / "client_project"
 LISTENING = r"http listening on .* → 127\.0\.0\.1:(?P<port>\d+)"
-
-
-@pytest.fixture
-def browsers():
-    """Start headless Chromium sessions on demand, each with its own profile: ``browsers()``."""
-    started = []
-
-    def start(*arguments: str):
-        driver = headless_chromium(arguments, logs=True)
-        started.append(driver)
-        return driver
-
-    try:
-        yield start
-    finally:
-        for driver in started:
-            driver.quit()
 
 
 def _serve(port: int):

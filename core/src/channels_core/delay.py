@@ -47,7 +47,6 @@ import functools
 import logging
 import math
 import os
-import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -261,19 +260,9 @@ class DelayServer:
 
     async def serve(self) -> int:
         """Run with SIGTERM and SIGINT handlers installed; return the exit status."""
-        loop = asyncio.get_running_loop()
-        signals = (signal.SIGTERM, signal.SIGINT)
-        for signum in signals:
-            loop.add_signal_handler(signum, self._on_signal, signum)
-        try:
-            return await self.run()
-        finally:
-            for signum in signals:
-                loop.remove_signal_handler(signum)
+        from .worker import until_signalled
 
-    def _on_signal(self, signum: int) -> None:
-        logger.info("Received %s: stopping the delay server", signal.Signals(signum).name)
-        self.stop()
+        return await until_signalled(self.run, self.stop, "the delay server")
 
 
 def run_delay_server(

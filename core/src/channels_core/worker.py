@@ -16,7 +16,7 @@ import fnmatch
 import logging
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from .checks import warn_unknown_channels
 from .dispatch import Dispatcher
@@ -200,19 +200,28 @@ class Worker:
 
     async def serve(self) -> int:
         """Run with SIGTERM and SIGINT handlers installed; return the exit status."""
-        loop = asyncio.get_running_loop()
-        signals = (signal.SIGTERM, signal.SIGINT)
-        for signum in signals:
-            loop.add_signal_handler(signum, self._on_signal, signum)
-        try:
-            return await self.run()
-        finally:
-            for signum in signals:
-                loop.remove_signal_handler(signum)
+        return await until_signalled(self.run, self.stop, "the worker")
 
-    def _on_signal(self, signum: int) -> None:
-        logger.info("Received %s: stopping the worker", signal.Signals(signum).name)
-        self.stop()
+
+async def until_signalled(
+    run: Callable[[], Awaitable[int]], stop: Callable[[], None], what: str
+) -> int:
+    """``await run()`` with SIGTERM and SIGINT handlers that log and call ``stop()``; the
+    exit status ``run`` returns. For the long-running commands (a worker, the delay server)."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+
+    def on_signal(signum: int) -> None:
+        logger.info("Received %s: stopping %s", signal.Signals(signum).name, what)
+        stop()
+
+    for signum in signals:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await run()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
 
 
 def run_worker(

@@ -538,33 +538,14 @@ class H2Protocol(Protocol):
 
     def _send_pending(self, stream: Stream) -> None:
         """Send what the windows allow of *stream*'s queued body; end it when all is sent."""
-        h2 = self.h2
-        pending = stream.pending
         try:
-            while pending:
-                window = h2.local_flow_control_window(stream.id)
-                if window <= 0:
-                    return
-                chunk = pending[0]
-                size = min(window, h2.max_outbound_frame_size, len(chunk))
-                if size < len(chunk):
-                    pending[0] = chunk[size:]
-                    chunk = chunk[:size]
-                else:
-                    pending.popleft()
-                # The last part ends the stream in the same frame.
-                last = stream.finish and not pending
-                h2.send_data(stream.id, chunk, end_stream=last)
-                if last:
-                    stream.finish = False
-                    self._done(stream)
-                    return
-            if stream.finish:
-                stream.finish = False
-                h2.end_stream(stream.id)
-                self._done(stream)
+            ended = send_within_window(self.h2, stream.id, stream.pending, stream.finish)
         except (StreamClosedError, FlowControlError, ProtocolError):
             self._forget(stream, lost=True)
+            return
+        if ended:
+            stream.finish = False
+            self._done(stream)
 
     def _window_opened(self, stream_id: int) -> None:
         if stream_id:
@@ -637,6 +618,31 @@ class H2Protocol(Protocol):
             self._forget(stream)
             return
         open_websocket(self, stream)
+
+
+def send_within_window(h2: H2Connection, stream_id: int, pending: deque, end: bool) -> bool:
+    """Send what the stream's and the connection's flow-control windows allow of the byte
+    strings *pending* (taken off as they go); with *end*, end the stream once all is sent, in
+    the last DATA frame. True when the stream was ended. h2's errors propagate."""
+    while pending:
+        window = h2.local_flow_control_window(stream_id)
+        if window <= 0:
+            return False
+        chunk = pending[0]
+        size = min(window, h2.max_outbound_frame_size, len(chunk))
+        if size < len(chunk):
+            pending[0] = chunk[size:]
+            chunk = chunk[:size]
+        else:
+            pending.popleft()
+        if end and not pending:
+            h2.send_data(stream_id, chunk, end_stream=True)
+            return True
+        h2.send_data(stream_id, chunk)
+    if end:
+        h2.end_stream(stream_id)
+        return True
+    return False
 
 
 async def go_away_on_drain(server: Any) -> None:

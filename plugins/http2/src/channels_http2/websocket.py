@@ -29,6 +29,8 @@ from twisted.python.failure import Failure
 
 from channels_core.protocols import UpgradeRequest
 
+from .connection import send_within_window
+
 if TYPE_CHECKING:
     from .connection import H2Protocol, Stream
 
@@ -219,29 +221,12 @@ class StreamTransport:
         if self._gone or not self._head_sent:
             return
         connection = self.connection
-        h2 = connection.h2
-        stream_id = self.stream.id
-        pending = self._pending
         try:
-            while pending:
-                window = h2.local_flow_control_window(stream_id)
-                if window <= 0:
-                    break
-                chunk = pending[0]
-                size = min(window, h2.max_outbound_frame_size, len(chunk))
-                if size < len(chunk):
-                    pending[0] = chunk[size:]
-                    chunk = chunk[:size]
-                else:
-                    pending.popleft()
-                h2.send_data(stream_id, chunk)
-            if self._ending and not pending:
-                self._ending = False
-                h2.end_stream(stream_id)
-                connection._flush()
-                connection._forget(self.stream)
-                return
+            ended = send_within_window(connection.h2, self.stream.id, self._pending, self._ending)
         except (StreamClosedError, FlowControlError, ProtocolError):
             connection._forget(self.stream, lost=True)
             return
         connection._flush()
+        if ended:
+            self._ending = False
+            connection._forget(self.stream)

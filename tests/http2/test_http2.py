@@ -301,7 +301,7 @@ def test_rapid_reset_is_bounded(server):
     finally:
         client.close()
     assert closed_with == ErrorCodes.ENHANCE_YOUR_CALM
-    assert "streams reset or refused within 10 s" in server.output
+    server.wait_for_line("streams reset or refused within 10 s", TIMEOUT)
     still_serving(server.port)
     assert rss_kib(server.popen.pid) - before < 20_000
 

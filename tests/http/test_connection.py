@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channels_http.connection import CONTINUE, HttpConnection, ProtocolError, Request
+from channels_core.headers import InvalidHeader
+from channels_http.connection import (
+    CONTINUE,
+    HttpConnection,
+    ProtocolError,
+    Request,
+    ResponseError,
+)
 
 
 def requests_of(connection: HttpConnection) -> list:
@@ -185,3 +192,65 @@ def test_fuzz_never_raises_and_stays_consistent(pieces):
             assert len(event.body) <= 16
             assert all(name == name.lower() for name, _ in event.headers)
     assert connection.current is None
+
+
+def answering(request: bytes = b"GET / HTTP/1.1\r\n\r\n") -> HttpConnection:
+    """A connection answering one request."""
+    connection = HttpConnection()
+    connection.receive(request)
+    assert isinstance(connection.next_request(), Request)
+    return connection
+
+
+@pytest.mark.parametrize(
+    "header", [(b"X-Test", b"a\r\nX-Injected: 1"), (b"X-Test", b"a\x00"), (b"X:Test", b"1")]
+)
+def test_a_header_that_must_not_be_written_raises_before_any_byte(header):
+    with pytest.raises(InvalidHeader, match=r"the response header '.*' has"):
+        answering().start_response(200, [(b"X-Fine", b"1"), header], b"ok")
+
+
+@pytest.mark.parametrize(
+    ("headers", "parts", "message"),
+    [
+        ([(b"Content-Length", b"abc")], [b"ok"], "sets Content-Length to b'abc'"),
+        (
+            [(b"Content-Length", b"2"), (b"content-length", b"2")],
+            [b"ok"],
+            "sets Content-Length to b'2' after another one",
+        ),
+        ([(b"Content-Length", b"5")], [b"0123456"], "set Content-Length 5 but its body went past"),
+        ([(b"Content-Length", b"5")], [b"012"], "set Content-Length 5 but its body ended after 3"),
+    ],
+)
+def test_a_content_length_the_body_disagrees_with_raises_before_any_byte(headers, parts, message):
+    with pytest.raises(ResponseError, match=message):
+        answering().start_response(200, headers, parts[0])
+
+
+def test_a_streamed_body_is_held_to_its_content_length():
+    connection = answering()
+    head = connection.start_response(200, [(b"Content-Length", b"5")], b"012", more=True)
+    assert head.endswith(b"\r\n\r\n012")
+    with pytest.raises(ResponseError, match="went past it"):
+        connection.send_body(b"345", more=True)
+    connection = answering()
+    connection.start_response(200, [(b"Content-Length", b"5")], b"012", more=True)
+    with pytest.raises(ResponseError, match="ended after 3 bytes"):
+        connection.send_body(b"")
+    connection = answering()
+    connection.start_response(200, [(b"Content-Length", b"5")], b"012", more=True)
+    assert connection.send_body(b"34") == b"34"
+    assert connection.keep_alive
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [(b"HEAD / HTTP/1.1\r\n\r\n", 200), (b"GET / HTTP/1.1\r\n\r\n", 304)],
+)
+def test_a_content_length_without_a_body_is_kept_for_head_and_304(request_bytes, status):
+    connection = answering(request_bytes)
+    response = connection.start_response(status, [(b"Content-Length", b"1234")], b"", more=True)
+    assert response.endswith(b"\r\nContent-Length: 1234\r\n\r\n")
+    assert connection.send_body(b"ignored") == b""
+    assert connection.keep_alive

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from channels_core.headers import InvalidHeader
 from channels_ws.handshake import (
     HandshakeError,
     accept_key,
@@ -142,3 +143,21 @@ def test_negotiated_parameters_shape_the_deflate_state():
     assert deflate.local_max_window_bits == 9
     _, without = handshake.accept(compression=False)
     assert without is None
+
+
+def test_accept_adds_the_consumer_headers_but_not_the_handshake_ones():
+    handshake = check_request("GET", headers(), None)
+    response, _ = handshake.accept(
+        headers=[(b"Set-Cookie", b"a=b"), ("x-note", "caf\xe9"), (b"Upgrade", b"h2c")]
+    )
+    assert response.endswith(b"\r\nSet-Cookie: a=b\r\nx-note: caf\xe9\r\n\r\n")
+    assert response.count(b"Upgrade:") == 1
+
+
+@pytest.mark.parametrize(
+    "header", [(b"X-Test", b"a\r\nX-Injected: 1"), (b"X Test", b"1"), (b"", b"1")]
+)
+def test_accept_refuses_a_header_that_must_not_be_written(header):
+    handshake = check_request("GET", headers(), None)
+    with pytest.raises(InvalidHeader, match=r"the response header '.*' has"):
+        handshake.accept(headers=[header])

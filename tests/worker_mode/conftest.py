@@ -117,6 +117,25 @@ def ipc_project(tmp_path) -> Iterator[Project]:
         running.close()
 
 
+@pytest.fixture
+def project_at(tmp_path) -> Iterator:
+    """``project_at(redis_url)``: the worker-mode project on the Redis server at *redis_url*
+    (one behind a network namespace's link, say), with a fresh key prefix; its processes
+    are killed when the test ends."""
+    started: list[Project] = []
+
+    def start(redis_url: str) -> Project:
+        running = Project(redis_url, tmp_path)
+        started.append(running)
+        return running
+
+    try:
+        yield start
+    finally:
+        for running in started:
+            running.close()
+
+
 class StreamClient:
     """A WebSocket client whose replies a thread collects while the test sends.
 

@@ -146,6 +146,10 @@ def test_slight_ordering_runs_the_connect_before_the_messages_across_workers(pro
 
 @pytest.mark.parametrize("gap", [0.0, 1.5], ids=["overlap", "gap"])
 def test_redeploying_workers_loses_and_repeats_nothing(project, streamer, gap):
+    # Room for what 20 clients send while no worker runs: the gap, plus the new workers'
+    # start-up, which takes seconds on a loaded machine (the default 2,000 fills in 3 s, and a
+    # full channel is refused, which is not what this test is about).
+    project.env["WM_CAPACITY"] = "20000"
     _, port = project.server("--mode", "worker")
     old = [project.worker(), project.worker()]
     streamer = streamer(port, clients=20)
@@ -284,3 +288,18 @@ def test_a_draining_server_waits_for_the_answers_workers_owe(project, until):
     assert answers, "the request was not answered"
     assert json.loads(answers[0])["answer"] == "hello owed"
     assert server.wait(20) == 0, server.output
+
+
+def test_a_request_no_worker_answers_is_a_504_logged_with_its_path_and_channel(project):
+    # The only worker takes WebSocket events, never http.request.
+    server, port = project.server("--mode", "worker", "--http-timeout", "1")
+    project.worker("--only-channels", "websocket.*")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        get(port, "/hello/?unanswered")
+    refused.value.close()
+    assert refused.value.code == 504
+    line = server.wait_for_line(r"No response to GET /hello/\?unanswered").string
+    assert "(http.request, reply channel http.response." in line
+    assert "No worker answered it" in line
+    assert "--only-channels" in line
+    assert server.output.count("No response to GET /hello/?unanswered") == 1

@@ -9,8 +9,10 @@ from typing import Any
 from asgiref.sync import async_to_sync
 
 from . import local
+from .exceptions import LayerUnavailable
 from .layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, get_channel_layer
 from .names import check_channel_name
+from .outage import outages, ride_out
 
 
 def in_event_loop() -> bool:
@@ -68,10 +70,25 @@ class Channel:
         return sync_or_async(self.asend, content)
 
     async def asend(self, content: dict) -> None:
-        """Send *content*, from async code only."""
+        """Send *content*, from async code only.
+
+        A send to a connection of this process whose client does not read what it is sent
+        waits for it to catch up first (backpressure; :mod:`channels_core.flow`). In a
+        process that rides out layer outages (a server, a worker), a send while the layer is
+        unreachable is held and sent when it is back (:mod:`channels_core.outage`).
+        """
+        if local.paused:
+            await local.writable(self.name)
         if local.deliver(self.name, content):
             return
-        await self.channel_layer.send(self.name, content)
+        layer = self.channel_layer
+        if outages and layer in outages:
+            await outages[layer].send(self.name, content)
+            return
+        try:
+            await layer.send(self.name, content)
+        except LayerUnavailable as error:
+            ride_out(layer, self.name, content, error)
 
     def __str__(self) -> str:
         return self.name

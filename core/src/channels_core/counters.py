@@ -41,6 +41,8 @@ class CountersSnapshot:
     (:meth:`Host.open_reply`, :meth:`Host.close_reply`). By channel: ``emitted`` (events given
     to :meth:`Host.emit`, routed or not), ``refused`` (events and sends the layer refused:
     :class:`~channels_core.exceptions.EventRefused`) and ``received`` (:meth:`Host.receive`).
+    By reply-channel prefix, ``dropped``: messages through the layer dropped because their
+    connection's client did not read what it was sent (:mod:`channels_core.flow`).
     What costs the per-message path more is counted once an observer asked for it
     (:meth:`HostCounters.observe`), and empty (or None) before: ``replies``, the messages
     handed to the handlers of the reply channels opened since, by prefix, whether sent from
@@ -56,6 +58,7 @@ class CountersSnapshot:
     replies: dict[str, int] = field(default_factory=dict)
     emitted: dict[str, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
     received: dict[str, int] = field(default_factory=dict)
     consumers: dict[str, Timing] = field(default_factory=dict)
     layer_send: Timing | None = None
@@ -79,6 +82,7 @@ class HostCounters:
         self._replies: dict[str, int] = {}
         self._emitted: dict[str, int] = {}
         self._refused: dict[str, int] = {}
+        self._dropped: dict[str, int] = {}
         self._received: dict[str, int] = {}
 
     @property
@@ -120,6 +124,7 @@ class HostCounters:
             replies=dict(self._replies),
             emitted=dict(self._emitted),
             refused=dict(self._refused),
+            dropped=dict(self._dropped),
             received=dict(self._received),
             consumers=consumers,
             layer_send=send_timing.copy() if send_timing is not None else None,

@@ -49,6 +49,7 @@ from .exceptions import (
 )
 from .layers import DEFAULT_CHANNEL_LAYER, get_channel_layer
 from .names import check_channel_name, random_suffix
+from .outage import buffer_for
 from .settings import MODES
 
 if TYPE_CHECKING:
@@ -183,6 +184,8 @@ class Host:
         # reply channel's opening one check.
         self._send_timing: Timing | None = None
         self._layer = get_channel_layer(alias)
+        # Where sends wait while the layer is unreachable (see channels_core.outage).
+        self._outage = buffer_for(self._layer, settings.layer_outage, self.loop)
         self._dispatcher = None
         # An ASGI application served instead of the routing needs no routing to be set.
         if self.mode == "inprocess" and (
@@ -359,13 +362,23 @@ class Host:
     async def send(self, channel: str, content: dict) -> None:
         """Put *content* on *channel* through the layer, for whoever receives it.
 
-        Raises :class:`~channels_core.exceptions.EventRefused` when the layer refused it.
+        While the layer is unreachable, the send is held and sent, in order, when the layer
+        is back (:mod:`channels_core.outage`): it returns as if sent. Raises
+        :class:`~channels_core.exceptions.EventRefused` when the layer refused it (full), or
+        when the outage outlasted ``CHANNELS["LAYER_OUTAGE"]`` or filled its buffer.
         """
         timing = self._send_timing
         if timing is not None:
             started = perf_counter()
+        outage = self._outage
         try:
-            await self._layer.send(channel, content)
+            if outage.on:
+                await outage.send(channel, content)
+            else:
+                try:
+                    await self._layer.send(channel, content)
+                except LayerUnavailable as error:
+                    outage.begin(channel, content, error)
         except (ChannelFull, LayerUnavailable) as error:
             count(self.counters._refused, channel)
             raise EventRefused(channel, error) from error
@@ -467,6 +480,9 @@ class Host:
             done, _ = await asyncio.wait((self._drained,), timeout=timeout)
             if not done:
                 return False
+        # Sends held through a layer outage (the events of connections closing, too).
+        if not await self._outage.drain(max(0.0, deadline - self.loop.time())):
+            return False
         if self._dispatcher is not None:
             return await self._dispatcher.drain(max(0.0, deadline - self.loop.time()))
         return True
@@ -485,9 +501,11 @@ class Host:
     async def close(self) -> None:
         """Cancel the work in flight and stop taking replies from the layer.
 
-        The layer itself stays open: it is the process's, which the process closes.
+        Sends still held through a layer outage are dropped, and logged as lost. The layer
+        itself stays open: it is the process's, which the process closes.
         """
         await self.cancel_work()
+        self._outage.close()
         for task in self._receivers.values():
             task.cancel()
         await asyncio.gather(*self._receivers.values(), return_exceptions=True)

@@ -41,6 +41,9 @@ from .supervisor import datagram_key, endpoint_parts, inherited_socket, stream_k
 
 logger = logging.getLogger(__name__)
 
+# The endpoint types whose Twisted parser takes ``backlog=``; ``fd:`` sockets are adopted.
+BACKLOG_KINDS = ("tcp", "tcp6", "ssl", "unix")
+
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IListeningPort
     from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
@@ -137,8 +140,10 @@ class StreamListener(PortListener):
 
     async def start(self, server: ProtocolServer) -> None:
         """Parse the endpoint and listen on it (or adopt the socket it names, or the one the
-        parent of ``--processes`` bound for it)."""
+        parent of ``--processes`` bound for it), with the endpoint's ``backlog=``, else
+        ``CHANNELS["BACKLOG"]``."""
         kind, positional, keywords = endpoint_parts(self.endpoint)
+        backlog = int(keywords.get("backlog", server.settings.backlog))
         # channels serve --processes: the parent bound it; every child accepts on it.
         inherited = inherited_socket(stream_key(self.endpoint))
         if inherited is None and kind == "fd":
@@ -152,9 +157,12 @@ class StreamListener(PortListener):
 
                 context = self._tls_options(self.parse(server.reactor))
                 factory = TLSMemoryBIOFactory(context, False, factory)
-            self._adopt(server, inherited, int(keywords.get("backlog", 50)), factory)
+            self._adopt(server, inherited, backlog, factory)
             return
-        endpoint = self.parse(server.reactor)
+        endpoint_string = self.endpoint
+        if "backlog" not in keywords and kind in BACKLOG_KINDS:
+            endpoint_string += f":backlog={backlog}"
+        endpoint = self.parse(server.reactor, endpoint_string)
         if kind == "ssl":
             self._tls_options(endpoint)
         try:
@@ -165,14 +173,15 @@ class StreamListener(PortListener):
                 "or address, or stop the process that holds it."
             ) from error
 
-    def parse(self, reactor: Any) -> Any:
-        """The Twisted endpoint of :attr:`endpoint`, or :class:`ImproperlyConfigured` with one
-        sentence (a bad endpoint string; TLS not installed; a key or certificate that cannot
-        be read or that OpenSSL refuses). Reads a TLS endpoint's files, but binds nothing."""
+    def parse(self, reactor: Any, endpoint: str | None = None) -> Any:
+        """The Twisted endpoint of :attr:`endpoint` (or of *endpoint*, the same with more
+        arguments), or :class:`ImproperlyConfigured` with one sentence (a bad endpoint
+        string; TLS not installed; a key or certificate that cannot be read or that OpenSSL
+        refuses). Reads a TLS endpoint's files, but binds nothing."""
         from twisted.internet.endpoints import serverFromString
 
         try:
-            return serverFromString(reactor, self.endpoint)
+            return serverFromString(reactor, endpoint or self.endpoint)
         except (ValueError, TypeError, KeyError) as error:
             raise ImproperlyConfigured(
                 f"The endpoint {self.endpoint!r} is not a valid Twisted endpoint string "
@@ -225,8 +234,8 @@ class StreamListener(PortListener):
         return fd
 
     def _adopt(self, server: ProtocolServer, fd: int, backlog: int, factory: Factory) -> None:
-        """Accept on the listening socket *fd* with *factory*, as it was bound (mode and
-        backlog kept)."""
+        """Accept on the listening socket *fd* with *factory*, as it was bound (a Unix
+        socket's mode kept), queueing up to *backlog* connections."""
         family = _family(fd)
         path = mode = None
         if family == socket.AF_UNIX:

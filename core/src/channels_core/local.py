@@ -11,9 +11,11 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from .exceptions import LayerClosed
+from .exceptions import LayerClosed, LayerUnavailable
+from .outage import receive_through_outage
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,34 @@ def bind(
     _handlers[name] = (loop, threading.get_ident(), handler, counts, key)
 
 
+#: name -> its connection's WriteFlow, while that connection is over its high-water mark
+#: (channels_core.flow): sends wait, deliveries through the layer may be dropped. Empty nearly
+#: always, so the per-send check is one test of an empty dict.
+paused: dict[str, Any] = {}
+
+
+def pause(name: str, flow: Any) -> None:
+    """The connection of *name* is over its high-water mark (see :mod:`channels_core.flow`)."""
+    paused[name] = flow
+
+
+def resume(name: str) -> None:
+    """The connection of *name* drained its buffer, or is gone."""
+    paused.pop(name, None)
+
+
+async def writable(name: str) -> None:
+    """Wait, if the connection of *name* is paused, until it may be sent to again.
+
+    Senders in this process call it before :func:`deliver`, behind a test of ``paused``
+    (``if local.paused: await local.writable(name)``), which costs nothing when no
+    connection is paused.
+    """
+    flow = paused.get(name)
+    if flow is not None:
+        await flow.writable()
+
+
 def unbind(name: str) -> None:
     """Stop serving *name* locally; later sends go to the layer."""
     _handlers.pop(name, None)
@@ -76,12 +106,23 @@ async def deliver_from_layer(layer: Any, prefix: str) -> None:
 
     Runs until the layer closes. This is how group sends and sends from other processes
     reach the connections a process serves; a message for a connection that is gone is
-    dropped.
+    dropped, and so is one its connection's write flow control drops (the client does not
+    read: :mod:`channels_core.flow`). While the layer is unreachable it retries, and goes
+    on when the layer is back (:func:`channels_core.outage.receive_through_outage`).
     """
     while True:
         try:
-            channel, content = await layer.receive_prefix(prefix)
+            try:
+                channel, content = await layer.receive_prefix(prefix)
+            except LayerUnavailable as error:
+                channel, content = await receive_through_outage(
+                    partial(layer.receive_prefix, prefix), error, f"the replies for {prefix}"
+                )
         except LayerClosed:
             return
+        if paused:
+            flow = paused.get(channel)
+            if flow is not None and flow.drop(content):
+                continue
         if not deliver(channel, content):
             logger.debug("Dropped a message for %s: its connection is gone.", channel)

@@ -9,8 +9,8 @@ serve`` only, never when ``channels_core`` is imported.
 A protocol plugin talks to the server only through the host contract of
 :class:`~channels_core.host.Host` (reply channels, emit, request, spawn, work in flight), plus
 the server's ``reactor``, :meth:`~ProtocolServer.option`,
-:meth:`~ProtocolServer.upgrade_handler`, :meth:`~ProtocolServer.alpn_protocols` and
-:meth:`~ProtocolServer.connection_handler`.
+:meth:`~ProtocolServer.upgrade_handler`, :meth:`~ProtocolServer.alpn_protocols`,
+:meth:`~ProtocolServer.connection_handler` and :meth:`~ProtocolServer.write_flow`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ImproperlyConfigured, PluginError
@@ -29,6 +29,7 @@ from .options import resolve_options
 from .supervisor import child_started, process_index, tell_ready
 
 if TYPE_CHECKING:
+    from .flow import WriteFlow
     from .listeners import Listener
     from .plugins import Registry
     from .protocols import ConnectionHandler, ProtocolSpec, UpgradeHandler
@@ -135,6 +136,27 @@ class ProtocolServer(Host):
                 f"The protocol {protocol!r} asked for the option {name!r}, which it does not "
                 f"declare (declared: {known}); add an Option to its ProtocolSpec."
             ) from None
+
+    def write_flow(
+        self,
+        transport: Any,
+        reply_channel: str,
+        overflow: Callable[[], None],
+        droppable: Callable[[dict], bool] | None = None,
+        describe: str = "a connection",
+    ) -> WriteFlow:
+        """Watch the outgoing buffer of a stream connection: see :mod:`channels_core.flow`.
+
+        Call it once the connection's reply channel is open, write with the returned
+        :class:`~channels_core.flow.WriteFlow`'s ``write``, and call its ``detach`` when
+        handing the transport to another protocol. *overflow* closes the connection when it
+        stays over ``CHANNELS["WRITE_BUFFER"]["limit"]``; *droppable* says which messages
+        through the layer may be dropped while the client does not read.
+        """
+        from .flow import WriteFlow
+
+        limits = self.settings.write_buffer
+        return WriteFlow(self, transport, reply_channel, limits, overflow, droppable, describe)
 
     def upgrade_handler(self, token: str) -> UpgradeHandler | None:
         """The handler of the enabled protocol that takes HTTP ``Upgrade: token``, or None."""
@@ -409,7 +431,9 @@ def run_processes(
         listeners = [(spec, listener) for spec in specs for listener in spec.listeners(server)]
         if reuse_port is None:
             reuse_port = settings.reuse_port
-        sockets = bind_listeners([listener for _, listener in listeners], count, reuse_port)
+        sockets = bind_listeners(
+            [listener for _, listener in listeners], count, reuse_port, settings.backlog
+        )
     finally:
         loop.close()
     for spec, listener in listeners:

@@ -14,16 +14,24 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .exceptions import ImproperlyConfigured
+from .limits import OutageLimits, WriteLimits
 
 MODES = ("inprocess", "worker")
+# The connections the kernel queues for a stream listener before the server accepts them:
+# uvicorn's and Gunicorn's default (Twisted's own, 50, drops the SYNs of a burst). The kernel
+# caps it at net.core.somaxconn.
+DEFAULT_BACKLOG = 2048
 CHANNELS_KEYS = {
     "PROTOCOLS": "the protocols to enable, by name (default: http and websocket, if installed)",
     "MODE": "'inprocess' (default) or 'worker'",
     "PLUGINS_BLOCK": "plugin entry-point names never to load",
     "OPTIONS": "per-protocol options: {protocol: {option: value}}",
     "SESSION_ENGINE": "the Django session engine for channel sessions (default: SESSION_ENGINE)",
+    "BACKLOG": "the listen backlog of every stream listener without backlog= (default 2048)",
     "PROCESSES": "how many serving processes channels serve runs: 1 (default), N, or 'auto'",
     "REUSE_PORT": "with several processes, a SO_REUSEPORT socket per process (default False)",
+    "WRITE_BUFFER": "each connection's unsent bytes: {'high_water', 'limit', 'timeout'}",
+    "LAYER_OUTAGE": "sends held while the layer is unreachable: {'timeout', 'buffer'}",
 }
 LAYER_KEYS = {
     "BACKEND": "a registered layer name such as 'memory', or a dotted path to a layer class",
@@ -67,8 +75,12 @@ class ChannelsSettings:
     plugins_block: tuple[str, ...] = ()
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     session_engine: str | None = None
+    backlog: int = DEFAULT_BACKLOG
     processes: int | str = 1
     reuse_port: bool = False
+    write_buffer: WriteLimits = field(default_factory=WriteLimits)
+    #: ``CHANNELS["LAYER_OUTAGE"]``, checked.
+    layer_outage: OutageLimits = field(default_factory=OutageLimits)
     from_django: bool = True
 
     def layer(self, alias: str) -> LayerSettings:
@@ -177,6 +189,13 @@ def parse_settings(channel_layers: object = None, channels: object = None) -> Ch
             f"CHANNELS['OPTIONS'] is {options!r}; it must map protocol names to dicts of "
             "options, such as {'udp': {'max_datagram_size': 1200}}."
         )
+    backlog = channels.get("BACKLOG", DEFAULT_BACKLOG)
+    if isinstance(backlog, bool) or not isinstance(backlog, int) or backlog < 1:
+        raise ImproperlyConfigured(
+            f"CHANNELS['BACKLOG'] is {backlog!r}; set it to a whole number of 1 or more, the "
+            f"connections a listener queues before the server accepts them (default "
+            f"{DEFAULT_BACKLOG})."
+        )
     processes = channels.get("PROCESSES", 1)
     if processes != "auto":
         from .supervisor import process_count
@@ -188,6 +207,8 @@ def parse_settings(channel_layers: object = None, channels: object = None) -> Ch
             f"CHANNELS['REUSE_PORT'] is {reuse_port!r}; set it to True (a SO_REUSEPORT "
             "socket per process) or False (one socket the processes share, the default)."
         )
+    write_buffer = WriteLimits.from_setting(channels.get("WRITE_BUFFER"))
+    layer_outage = OutageLimits.from_setting(channels.get("LAYER_OUTAGE"))
     engine = channels.get("SESSION_ENGINE")
     if engine is not None and not isinstance(engine, str):
         raise ImproperlyConfigured(
@@ -202,8 +223,11 @@ def parse_settings(channel_layers: object = None, channels: object = None) -> Ch
         plugins_block=block,
         options={name: dict(values) for name, values in options.items()},
         session_engine=engine,
+        backlog=backlog,
         processes=processes,
         reuse_port=reuse_port,
+        write_buffer=write_buffer,
+        layer_outage=layer_outage,
     )
 
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ImproperlyConfigured
+from .settings import DEFAULT_BACKLOG
 
 if TYPE_CHECKING:
     from .listeners import Listener
@@ -185,15 +186,21 @@ def reusable(listener: Listener) -> bool:
     )
 
 
-def bind_stream(endpoint: str, reuse_port: bool = False, port: int | None = None) -> socket.socket:
+def bind_stream(
+    endpoint: str,
+    reuse_port: bool = False,
+    port: int | None = None,
+    backlog: int = DEFAULT_BACKLOG,
+) -> socket.socket:
     """A listening socket for *endpoint* (``tcp:``, ``unix:`` or ``fd:``), for the children.
 
     With *reuse_port*, a ``tcp:`` socket gets ``SO_REUSEPORT`` so that more sockets can be
     bound to the same address (one per process), on *port* when given (the port the first of
-    them got, for ``tcp:0``).
+    them got, for ``tcp:0``). It queues *backlog* connections, unless the endpoint gives its
+    own ``backlog=``.
     """
     kind, positional, keywords = endpoint_parts(endpoint)
-    backlog = int(keywords.get("backlog", 50))
+    backlog = int(keywords.get("backlog", backlog))
     try:
         if kind in ("tcp", "tcp6", "ssl"):  # ssl: the children each do the TLS
             if port is None:
@@ -248,14 +255,18 @@ def bind_datagram(interface: str, port: int, reuse_port: bool = False) -> socket
 
 
 def bind_listeners(
-    listeners: list[Listener], count: int = 1, reuse_port: bool = False
+    listeners: list[Listener],
+    count: int = 1,
+    reuse_port: bool = False,
+    backlog: int = DEFAULT_BACKLOG,
 ) -> list[dict[str, list[socket.socket]]]:
     """Bind the sockets of *listeners*, in order, by the key each child adopts them under.
 
     The result has one mapping per child index: one mapping shared by every child, or with
     *reuse_port*, *count* mappings in which every ``tcp:`` endpoint and UDP address has a
     ``SO_REUSEPORT`` socket of its own per child (Unix and inherited sockets stay shared).
-    Child ``i`` takes ``result[i % len(result)]``.
+    Child ``i`` takes ``result[i % len(result)]``. Stream sockets queue *backlog*
+    connections (``CHANNELS["BACKLOG"]``) unless their endpoint gives ``backlog=``.
     """
     from .listeners import DatagramListener, StreamListener
 
@@ -270,10 +281,10 @@ def bind_listeners(
                     # the start with one sentence rather than every child in a crash loop.
                     listener.parse(None)
                 key = stream_key(listener.endpoint)
-                first = bind_stream(listener.endpoint, reuse_port=many)
+                first = bind_stream(listener.endpoint, reuse_port=many, backlog=backlog)
                 port = first.getsockname()[1] if many else None
                 socks = [first] + [
-                    bind_stream(listener.endpoint, reuse_port=True, port=port)
+                    bind_stream(listener.endpoint, reuse_port=True, port=port, backlog=backlog)
                     for _ in range(copies - 1 if many else 0)
                 ]
             elif isinstance(listener, DatagramListener):

@@ -7,6 +7,11 @@ receiving (a cancelled receive loses no message), lets the running consumers fin
 to ``shutdown_timeout`` seconds, calls the ``channels_shutdown`` hooks and closes the layer
 (which puts back what it had fetched and nobody received), then returns 0. A worker killed
 outright (SIGKILL) loses what it was running and what its layer had fetched for it.
+
+While the layer is unreachable the receive loops retry until it is back, and the consumers'
+sends (``Channel(name).send()``, replies included) are held and sent when it is back, within
+``CHANNELS["LAYER_OUTAGE"]`` (:mod:`channels_core.outage`); on a stop, held sends get up to
+``shutdown_timeout`` seconds to go out.
 """
 
 from __future__ import annotations
@@ -17,16 +22,18 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 
 from .checks import warn_unknown_channels
 from .dispatch import Dispatcher
-from .exceptions import ImproperlyConfigured
+from .exceptions import ImproperlyConfigured, LayerUnavailable
 from .layers import (
     DEFAULT_CHANNEL_LAYER,
     BaseChannelLayer,
     get_channel_layer,
     require_cross_process,
 )
+from .outage import buffer_for, receive_through_outage
 from .plugins import get_registry
 from .routing import Router
 from .settings import get_settings
@@ -118,7 +125,12 @@ class Worker:
             # same moment can run a few more consumers than ``threads`` (at most one per
             # channel); sync ones then queue for the thread pool.
             await room.wait()
-            content = await layer.receive(channel)
+            try:
+                content = await layer.receive(channel)
+            except LayerUnavailable as error:
+                content = await receive_through_outage(
+                    partial(layer.receive, channel), error, f"on {channel}"
+                )
             task = asyncio.create_task(self.dispatcher.dispatch(channel, content), name=channel)
             self._consumers.add(task)
             task.add_done_callback(self._consumer_done)
@@ -138,6 +150,8 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self.layer = get_channel_layer(self.alias)
+        # The consumers' sends while the layer is unreachable wait here (channels_core.outage).
+        outage = buffer_for(self.layer, self.settings.layer_outage, self.loop)
         registry = get_registry()
         self._room = asyncio.Event()
         self._room.set()
@@ -173,7 +187,10 @@ class Worker:
         await self._finish_consumers()
         try:
             registry.hook.channels_shutdown(server=self)
+            # What the consumers sent while the layer was unreachable goes out first.
+            await outage.drain(self.shutdown_timeout)
         finally:
+            outage.close()
             await self.layer.close()
             self.dispatcher.close()
         return status

@@ -6,6 +6,7 @@ Redis server and the key prefix of one test), ``WM_BACKEND`` (``ipc`` for an IPC
 ``WM_DATA`` instead), ``WM_MODE`` (``CHANNELS["MODE"]``, unset by default), ``WM_DATA`` (the
 directory of the file session store every worker shares), ``WM_VERSION`` (the "code version"
 a reply carries, to tell old workers from new ones), ``WM_POOL`` (the pool a worker belongs
-to) and ``WM_CAPACITY`` (the layer's channel capacity). ``wm_project.asgi:channel_layer`` is
-the layer, for ``channels serve`` the Channels 1 way.
+to), ``WM_CAPACITY`` (the layer's channel capacity) and ``WM_OUTAGE`` (JSON, for
+``CHANNELS["LAYER_OUTAGE"]``). ``wm_project.asgi:channel_layer`` is the layer, for ``channels
+serve`` the Channels 1 way.
 """

@@ -1,5 +1,6 @@
 """Settings of the worker-mode test project (see the package docstring)."""
 
+import json
 import os
 
 SECRET_KEY = "worker-mode-tests"
@@ -30,3 +31,5 @@ CHANNEL_LAYERS = {"default": {**layer, "ROUTING": "wm_project.routing.channel_ro
 CHANNELS = {"PROTOCOLS": ["http", "websocket"]}
 if "WM_MODE" in os.environ:
     CHANNELS["MODE"] = os.environ["WM_MODE"]
+if "WM_OUTAGE" in os.environ:
+    CHANNELS["LAYER_OUTAGE"] = json.loads(os.environ["WM_OUTAGE"])

@@ -12,7 +12,8 @@
 port, optionally with a password, a unix socket or TLS (a self-signed certificate made with
 the ``openssl`` command); :func:`running_cluster` starts a Redis Cluster of several primaries
 and :func:`running_sentinel` a Sentinel watching a server. Persistence is off and every server
-listens on 127.0.0.1 (or its unix socket) only.
+listens on 127.0.0.1 (or its unix socket) only, unless it runs in a network namespace the test
+made (:mod:`channels_core.testing.netns`).
 
 Without ``redis-server`` (or ``redis-cli``, or ``openssl`` for TLS) on ``PATH``, each of them
 skips the test that asked for it, saying what to install, and leaves nothing behind.
@@ -64,6 +65,9 @@ class RedisServer:
     :param tls: serve TLS on :attr:`port` (plain TCP is off); :attr:`ca_file` holds the
         self-signed certificate that clients trust.
     :param extra_args: more ``redis-server`` arguments (``["--cluster-enabled", "yes"]``).
+    :param host: the address it listens on, 127.0.0.1 unless it runs in a network namespace
+        (:func:`channels_core.testing.netns.redis_in`).
+    :param launcher: a command prefix it runs under (``["ip", "netns", "exec", "NAME"]``).
     """
 
     def __init__(
@@ -73,12 +77,16 @@ class RedisServer:
         tls: bool = False,
         extra_args: Sequence[str] = (),
         timeout: float = START_TIMEOUT,
+        host: str = LOOPBACK,
+        launcher: Sequence[str] = (),
     ) -> None:
         # Skip before anything is made (a missing program is no leaked directory).
         self.program = require_program("redis-server")
         openssl = require_program("openssl") if tls else None
         cluster = "--cluster-enabled" in extra_args
         self.port = _free_cluster_port() if cluster else free_port()
+        self.host = host
+        self._launcher = list(launcher)
         self.password = password
         self.tls = tls
         self.timeout = timeout
@@ -96,7 +104,7 @@ class RedisServer:
             [
                 openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                 "-keyout", str(self.directory / "key.pem"), "-out", self.ca_file,
-                "-subj", f"/CN={LOOPBACK}", "-addext", f"subjectAltName=IP:{LOOPBACK}",
+                "-subj", f"/CN={self.host}", "-addext", f"subjectAltName=IP:{self.host}",
             ],
             check=True,
             capture_output=True,
@@ -108,14 +116,15 @@ class RedisServer:
         """The server's ``redis://`` (or ``rediss://``) URL, with the password if any."""
         scheme = "rediss" if self.tls else "redis"
         auth = f":{self.password}@" if self.password else ""
-        return f"{scheme}://{auth}{LOOPBACK}:{self.port}/0"
+        return f"{scheme}://{auth}{self.host}:{self.port}/0"
 
     @property
     def command(self) -> list[str]:
         """The ``redis-server`` command line."""
         command = [
+            *self._launcher,
             self.program,
-            "--bind", LOOPBACK,
+            "--bind", self.host,
             "--save", "",
             "--appendonly", "no",
             "--dir", str(self.directory),
@@ -141,11 +150,11 @@ class RedisServer:
         try:
             with contextlib.ExitStack() as stack:
                 sock = stack.enter_context(
-                    socket.create_connection((LOOPBACK, self.port), timeout=0.5)
+                    socket.create_connection((self.host, self.port), timeout=0.5)
                 )
                 if self.tls:
                     context = ssl.create_default_context(cafile=self.ca_file)
-                    sock = stack.enter_context(context.wrap_socket(sock, server_hostname=LOOPBACK))
+                    sock = stack.enter_context(context.wrap_socket(sock, server_hostname=self.host))
                 if self.password:
                     _ask(sock, f"AUTH {self.password}\r\n".encode())
                 return _ask(sock, b"PING\r\n").startswith(b"+PONG")
@@ -185,7 +194,7 @@ class RedisServer:
         command = [
             require_program("redis-cli", "redis-tools"),
             "-h",
-            LOOPBACK,
+            self.host,
             "-p",
             str(self.port),
         ]

@@ -122,6 +122,13 @@ async def run_asgi(
         )
 
 
+async def _deliver_when_writable(reply_channel: str, content: dict) -> None:
+    """Hand a response part to the connection, once its client reads (backpressure)."""
+    if local.paused:
+        await local.writable(reply_channel)
+    local.deliver(reply_channel, content)
+
+
 class AsgiHttpAdapter:
     """``channels serve module:app``: each ``http.request`` event served by the ASGI app.
 
@@ -140,7 +147,7 @@ class AsgiHttpAdapter:
             await run_asgi(
                 self.app,
                 content,
-                partial(local.deliver, reply_channel),
+                partial(_deliver_when_writable, reply_channel),
                 self.host.reply_closed(reply_channel),
             )
         except Exception:

@@ -10,7 +10,12 @@ must be closed.
 
 Responses: :meth:`~HttpConnection.start_response` and :meth:`~HttpConnection.send_body` return
 the bytes to write, framed with ``Content-Length`` when the whole body is known and with
-chunked transfer encoding (close-delimited for HTTP/1.0) when more parts will follow.
+chunked transfer encoding (close-delimited for HTTP/1.0) when more parts will follow. What the
+application gives is checked before any of it is written: headers by
+:func:`channels_core.headers.checked_header`, and a body against the ``Content-Length`` the
+application set. A bad response raises :class:`~channels_core.headers.InvalidHeader` or
+:class:`ResponseError`; the connection must then answer 500 (nothing was written yet) or be
+closed (the head was written), since the client could no longer tell where the response ends.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 import httptools
+
+from channels_core.headers import checked_header
 
 DEFAULT_MAX_HEADER_SIZE = 64 * 1024
 DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
@@ -63,6 +70,11 @@ class ProtocolError:
     reason: str
 
 
+class ResponseError(ValueError):
+    """The application's response cannot be written as given (a body that disagrees with its
+    ``Content-Length``); the message says why. Fail the response and close the connection."""
+
+
 class _Refused(Exception):
     """Raised inside a parser callback to stop parsing; the error is in ``_error``."""
 
@@ -98,6 +110,10 @@ class HttpConnection:
         # The request being answered.
         self.current: Request | None = None
         self._chunked = False
+        self._discard_body = False
+        # The Content-Length the application set (None: not set), and how much is sent.
+        self._length: int | None = None
+        self._length_sent = 0
         self._response_keep_alive = True
         self._continue_waiting = False
 
@@ -269,20 +285,29 @@ class HttpConnection:
         *headers* are ``[name, value]`` pairs of bytes or str. With ``more=False`` the
         response is complete (and ``Content-Length`` is added when missing); with
         ``more=True`` it is chunked (HTTP/1.1) or close-delimited (HTTP/1.0) unless the
-        headers set ``Content-Length``.
+        headers set ``Content-Length``, which the body must then match.
+
+        Raises :class:`~channels_core.headers.InvalidHeader` or :class:`ResponseError` (then
+        nothing is to be written: answer 500) for a header that must not be written, or a
+        ``Content-Length`` that is not one number or that *body* already disagrees with.
         """
         request = self.current
         if request is None:
             raise RuntimeError("start_response() called with no request being answered.")
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))]
-        has_length = False
+        length = None
         self._chunked = False
         for name, value in headers:
-            name = name.encode("latin-1") if isinstance(name, str) else name
-            value = value.encode("latin-1") if isinstance(value, str) else value
+            name, value = checked_header(name, value)
             lowered = name.lower()
             if lowered == b"content-length":
-                has_length = True
+                if length is not None or not value.isdigit():
+                    raise ResponseError(
+                        f"the response sets Content-Length to {value!r}"
+                        + (" after another one" if length is not None else "")
+                        + "; set it once, to the length of the body in bytes, or leave it out"
+                    )
+                length = int(value)
             elif lowered == b"transfer-encoding":
                 # The framing is ours to choose; a consumer's value would contradict it.
                 continue
@@ -291,7 +316,11 @@ class HttpConnection:
                 continue
             lines.append(b"%s: %s\r\n" % (name, value))
         bodyless = status in _NO_BODY_STATUSES or status < 200
-        if not has_length and not bodyless:
+        self._discard_body = request.method == "HEAD" or bodyless
+        # A HEAD or bodyless response's Content-Length describes a body it does not carry.
+        self._length = None if self._discard_body else length
+        self._length_sent = 0
+        if length is None and not bodyless:
             if not more:
                 lines.append(b"content-length: %d\r\n" % len(body))
             elif request.http_version == "1.1":
@@ -303,18 +332,30 @@ class HttpConnection:
             lines.append(b"connection: close\r\n")
         lines.append(b"\r\n")
         head = b"".join(lines)
-        if request.method == "HEAD" or bodyless:
+        if self._discard_body:
             self._chunked = False
-            body = b""
         return head + self.send_body(body, more)
 
     def send_body(self, body: bytes, more: bool = False) -> bytes:
-        """The next part of the current response's body; ``more=False`` ends the response."""
-        request = self.current
-        if request is None:
+        """The next part of the current response's body; ``more=False`` ends the response.
+
+        Raises :class:`ResponseError` (then nothing more is to be written: close the
+        connection) when the body goes past the ``Content-Length`` the application set, or
+        ends short of it.
+        """
+        if self.current is None:
             raise RuntimeError("send_body() called with no request being answered.")
-        if request.method == "HEAD":
+        if self._discard_body:
             body = b""
+        elif self._length is not None:
+            sent = self._length_sent + len(body)
+            if sent > self._length or (not more and sent < self._length):
+                raise ResponseError(
+                    f"the response set Content-Length {self._length} but its body "
+                    + ("went past it" if sent > self._length else f"ended after {sent} bytes")
+                    + "; send exactly that many bytes, or leave Content-Length out"
+                )
+            self._length_sent = sent
         if self._chunked:
             framed = b"%x\r\n%s\r\n" % (len(body), body) if body else b""
             if not more:

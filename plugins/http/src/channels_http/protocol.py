@@ -17,11 +17,12 @@ from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import Factory, Protocol
 
 from channels_core.exceptions import EventRefused
+from channels_core.headers import InvalidHeader
 from channels_core.protocols import UpgradeRequest
 from channels_core.transport import write
 
 from .asgi import django_application, run_asgi, static_django_application
-from .connection import HttpConnection, ProtocolError, Request
+from .connection import HttpConnection, ProtocolError, Request, ResponseError
 from .upgrade import hand_over, take_over, upgrade_token
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,13 @@ HTTP_REQUEST = "http.request"
 HTTP_RESPONSE = "http.response"
 # Past this many complete requests waiting their turn, stop reading from the client.
 MAX_BACKLOG = 32
+# Why a request may have gone unanswered, for the 504's log line.
+NO_WORKER_ANSWERED = (
+    "No worker answered it: check that a channels worker is running, that its routing has a "
+    "consumer for http.request on this path, and that --only-channels/--exclude-channels do "
+    "not keep it off http.request."
+)
+NO_CONSUMER_ANSWERED = "Its consumer (or ASGI application) did not finish the response in time."
 
 
 def _address(address: Any) -> list | None:
@@ -73,6 +81,7 @@ class HttpProtocol(Protocol):
         self.factory = factory
         self.server = factory.server
         self.connection: HttpConnection | None = None
+        self.flow: Any = None
         self.reply_channel = ""
         self.scheme = "http"
         self.client: list | None = None
@@ -102,6 +111,11 @@ class HttpProtocol(Protocol):
         factory = self.factory
         self.connection = HttpConnection(factory.max_header_size, factory.max_body_size)
         self.reply_channel = self.server.open_reply(HTTP_RESPONSE, self.reply)
+        # Responses are never dropped (a part missing would corrupt the body): a client that
+        # does not read a streaming response loses the connection instead.
+        self.flow = self.server.write_flow(
+            self.transport, self.reply_channel, self._overflowed, None, "an HTTP connection"
+        )
         # An ssl: endpoint wraps the socket in a TLS transport.
         self.scheme = "https" if ISSLTransport.providedBy(self.transport) else "http"
         self.client = _address(self.transport.getPeer())
@@ -154,6 +168,7 @@ class HttpProtocol(Protocol):
             return
         self.connection = None
         self._cancel_timer()
+        self.flow.detach()
         self.server.close_reply(self.reply_channel)
         self._answer_settled()
 
@@ -212,10 +227,13 @@ class HttpProtocol(Protocol):
             self._next()
         elif kind == "response":
             logger.warning(
-                "No response to %s %s within %s s; answering 504.",
+                "No response to %s %s (http.request, reply channel %s) within http_timeout "
+                "(%s s); answering 504. %s",
                 connection.current.method if connection.current else "?",
                 connection.current.target.decode("latin-1") if connection.current else "?",
+                self.reply_channel,
                 self.factory.http_timeout,
+                NO_WORKER_ANSWERED if self.server.mode == "worker" else NO_CONSUMER_ANSWERED,
             )
             self.abort(ProtocolError(504, "the application did not answer in time"))
 
@@ -354,28 +372,42 @@ class HttpProtocol(Protocol):
         """An ``http.response`` reply: the first carries status and headers; ``more_content``
         keeps the response open for more parts."""
         connection = self.connection
-        if connection is None or connection.current is None:
+        request = connection.current if connection is not None else None
+        if request is None:
             logger.debug("Dropped a response for %s: no request is waiting.", self.reply_channel)
             return
         body = content.get("content", b"")
         more = content.get("more_content", False)
-        if self.response_started:
-            data = connection.send_body(body, more)
-        else:
-            status = content.get("status")
-            if not isinstance(status, int):
-                logger.error(
-                    "The first http.response reply has status=%r; it must carry an int status "
-                    "such as 200. Answering 500.",
-                    status,
-                )
-                self.abort(ProtocolError(500, "the application sent no status"))
-                return
-            self.response_started = True
-            self.status = status
-            self._set_timer("", None)
-            data = connection.start_response(status, content.get("headers", ()), body, more)
-        write(self.transport, data)
+        try:
+            if self.response_started:
+                data = connection.send_body(body, more)
+            else:
+                status = content.get("status")
+                if not isinstance(status, int):
+                    logger.error(
+                        "The first http.response reply has status=%r; it must carry an int "
+                        "status such as 200. Answering 500.",
+                        status,
+                    )
+                    self.abort(ProtocolError(500, "the application sent no status"))
+                    return
+                self.status = status
+                self._set_timer("", None)
+                data = connection.start_response(status, content.get("headers", ()), body, more)
+                self.response_started = True
+        except (InvalidHeader, ResponseError) as error:
+            # Nothing of it is written: a 500 when the head is not out yet, else the
+            # connection is cut, since the client could not tell where the response ends.
+            logger.error(
+                "The response to %s %s cannot be written: %s. %s.",
+                request.method,
+                request.target.decode("latin-1"),
+                error,
+                "Closing the connection" if self.response_started else "Answering 500",
+            )
+            self.abort(ProtocolError(500, "the application sent an invalid response"))
+            return
+        self.flow.write(data)
         self.sent += len(body)
         if not more:
             self._answer_settled()
@@ -396,6 +428,11 @@ class HttpProtocol(Protocol):
             )
         )
         self._next()
+
+    def _overflowed(self) -> None:
+        """The client has not read its response for too long: cut it and hang up."""
+        self.transport.abortConnection()
+        self._detach()
 
     def abort(self, error: ProtocolError) -> None:
         """Answer *error* (or cut a response already started) and close the connection."""

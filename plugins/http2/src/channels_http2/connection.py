@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import weakref
 from collections import deque
 from typing import Any
@@ -48,7 +47,7 @@ from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import Protocol
 
 from channels_core.exceptions import EventRefused
-from channels_core.transport import write
+from channels_core.headers import checked_header
 from channels_http.asgi import django_application, run_asgi, static_django_application
 
 logger = logging.getLogger(__name__)
@@ -61,11 +60,6 @@ RESET_WINDOW = 10.0
 CONNECTION_HEADERS = frozenset(
     (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade")
 )
-
-# A header name (lower case, as HTTP/2 requires) and what a value must not hold (RFC 9113,
-# section 8.2.1): checked before HPACK, which would carry anything.
-TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
-FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\x00]")
 
 # The HTTP/2 connections of each server, for GOAWAY on drain.
 _connections: weakref.WeakKeyDictionary[Any, set[H2Protocol]] = weakref.WeakKeyDictionary()
@@ -87,6 +81,7 @@ class Stream:
         "disconnected",
         "ended",
         "finish",
+        "flow",
         "headers",
         "id",
         "pending",
@@ -113,6 +108,7 @@ class Stream:
         self.timer: Any = None
         self.websocket: Any = None  # the StreamTransport of an RFC 8441 WebSocket
         self.status = 0
+        self.flow: Any = None  # the WriteFlow told what waits for the window
 
 
 class H2Protocol(Protocol):
@@ -170,6 +166,7 @@ class H2Protocol(Protocol):
         self.going_away = False
         self._idle: Any = None
         self._flush_handle: Any = None
+        self.flow: Any = None
 
     # Connection events -------------------------------------------------------------------
 
@@ -180,6 +177,11 @@ class H2Protocol(Protocol):
         self.client = _address(transport.getPeer())
         self.local = _address(transport.getHost())
         _connections.setdefault(self.server, set()).add(self)
+        # The socket's buffer, which windows a client grants but does not read can fill: its
+        # streams' own flows bound what waits for their windows.
+        self.flow = self.server.write_flow(
+            transport, "", self._overflowed, None, f"an HTTP/2 connection from {self.client}"
+        )
         self.h2.initiate_connection()
         self._flush()
         self._watch_idle()
@@ -250,7 +252,12 @@ class H2Protocol(Protocol):
             self._flush_handle = None
         data = self.h2.data_to_send()
         if data and not self.closed:
-            write(self.transport, data)
+            self.flow.write(data)
+
+    def _overflowed(self) -> None:
+        """The client has not read for too long: hang up (its streams are lost)."""
+        self.closed = True
+        self.transport.abortConnection()
 
     def _flush_soon(self) -> None:
         """Send what h2 has queued at the end of this turn of the loop: the responses of
@@ -285,7 +292,7 @@ class H2Protocol(Protocol):
         frame.last_stream_id = self.h2.highest_inbound_stream_id
         frame.error_code = ErrorCodes.NO_ERROR
         self._flush()
-        write(self.transport, frame.serialize())
+        self.flow.write(frame.serialize())
         if not self.streams:
             self._close()
 
@@ -426,6 +433,15 @@ class H2Protocol(Protocol):
         stream.reply_channel = server.open_reply(
             HTTP_RESPONSE, lambda content, stream=stream: self.reply(stream, content)
         )
+        # What waits for the stream's window is held here, not in the transport: the flow is
+        # told its size (responses are never dropped; one the client does not read is reset).
+        stream.flow = server.write_flow(
+            None,
+            stream.reply_channel,
+            lambda stream=stream: self._stream_overflowed(stream),
+            None,
+            f"an HTTP/2 stream for {stream.pseudo[b':path'].decode('latin-1')}",
+        )
         content = self.request_message(stream)
         stream.body = None
         stream.answered = server.loop.create_future()
@@ -502,12 +518,12 @@ class H2Protocol(Protocol):
             headers = [(b":status", str(status).encode())]
             try:
                 for name, value in content.get("headers", ()):
-                    name = name.lower() if isinstance(name, bytes) else name.lower().encode()
+                    # Checked before HPACK, which would carry anything (RFC 9113, 8.2.1);
+                    # names go lower case, as HTTP/2 requires.
+                    name, value = checked_header(name, value)
+                    name = name.lower()
                     if name in CONNECTION_HEADERS:
                         continue
-                    value = value if isinstance(value, bytes) else value.encode()
-                    if not TOKEN.fullmatch(name) or FORBIDDEN_IN_VALUE.search(value):
-                        raise ValueError(f"the header {name!r} has a character HTTP forbids")
                     headers.append((name, value))
                 self.h2.send_headers(stream.id, headers, end_stream=not more and not body)
             except (ProtocolError, ValueError, TypeError, AttributeError) as error:
@@ -546,6 +562,15 @@ class H2Protocol(Protocol):
         if ended:
             stream.finish = False
             self._done(stream)
+        elif stream.flow is not None:
+            stream.flow.held(sum(map(len, stream.pending)))
+
+    def _stream_overflowed(self, stream: Stream) -> None:
+        """The client has not opened *stream*'s window for too long: reset the stream."""
+        if stream.id in self.streams:
+            self._refuse(stream.id, ErrorCodes.CANCEL)
+            self._forget(stream, lost=True)
+            self._flush()
 
     def _window_opened(self, stream_id: int) -> None:
         if stream_id:
@@ -590,6 +615,8 @@ class H2Protocol(Protocol):
         if stream.timer is not None:
             stream.timer.cancel()
             stream.timer = None
+        if stream.flow is not None:
+            stream.flow.detach()
         if stream.reply_channel:
             self.server.close_reply(stream.reply_channel)
         if stream.answered is not None and not stream.answered.done():

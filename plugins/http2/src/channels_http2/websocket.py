@@ -95,6 +95,8 @@ class StreamTransport:
         self._pending: deque[bytes] = deque()
         self._ending = False
         self._gone = False
+        # The websocket protocol's WriteFlow, told what waits for the stream's window.
+        self._producer: Any = None
 
     # What the websocket protocol calls --------------------------------------------------
 
@@ -116,6 +118,15 @@ class StreamTransport:
 
     def writeSequence(self, data: list[bytes]) -> None:
         self.write(b"".join(data))
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """The protocol's write flow control (channels_core.flow.WriteFlow): what waits for
+        the stream's window is reported to it with ``held()``."""
+        self._producer = producer
+
+    def unregisterProducer(self) -> None:
+        """See :meth:`registerProducer`."""
+        self._producer = None
 
     def loseConnection(self) -> None:
         """End the stream once what was written is sent."""
@@ -149,12 +160,6 @@ class StreamTransport:
 
     def stopProducing(self) -> None:
         self.abortConnection()
-
-    def registerProducer(self, producer: Any, streaming: bool) -> None:
-        """Producers are not used on a stream."""
-
-    def unregisterProducer(self) -> None:
-        """See :meth:`registerProducer`."""
 
     def setTcpNoDelay(self, enabled: bool) -> None:
         """The connection's socket is shared by every stream; left as it is."""
@@ -230,3 +235,5 @@ class StreamTransport:
         if ended:
             self._ending = False
             connection._forget(self.stream)
+        elif self._producer is not None:
+            self._producer.held(sum(map(len, self._pending)))

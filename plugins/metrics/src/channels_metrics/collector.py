@@ -137,8 +137,9 @@ class HostMetrics:
         )
         self.dropped = counter(
             "channels_messages_dropped",
-            "Messages the channel layer dropped: sends and group sends at capacity (full), "
-            "messages no receiver could decode (undecodable).",
+            "Messages dropped: sends and group sends the channel layer refused at capacity "
+            "(full), messages no receiver could decode (undecodable), messages for a "
+            "connection whose client does not read what it is sent (slow_client).",
             "reason",
         )
         self.consumer_seconds = Histogram(
@@ -186,7 +187,7 @@ class HostMetrics:
             for channel in spec.emits:
                 self.received.labels(channel)
                 self.refused.labels(channel)
-        for reason in ("full", "undecodable"):
+        for reason in ("full", "undecodable", "slow_client"):
             self.dropped.labels(reason)
 
     async def refresh(self) -> None:
@@ -214,6 +215,9 @@ class HostMetrics:
         _increase(self.received, now.emitted, before.emitted)
         _increase(self.sent, {**now.replies, **now.received}, {**before.replies, **before.received})
         _increase(self.refused, now.refused, before.refused)
+        slow_client = sum(now.dropped.values()) - sum(before.dropped.values())
+        if slow_client:
+            self.dropped.labels("slow_client").inc(slow_client)
         for name, timing in now.consumers.items():
             _observe(self.consumer_seconds.labels(name), timing, before.consumers.get(name))
         if now.layer_send is not None:

@@ -63,7 +63,11 @@ def reply_from_event(event: dict, accepted: bool) -> dict:
     """
     kind = event.get("type")
     if kind == "websocket.accept":
-        return {"accept": True, "subprotocol": event.get("subprotocol")}
+        return {
+            "accept": True,
+            "subprotocol": event.get("subprotocol"),
+            "headers": list(event.get("headers", ())),
+        }
     if kind == "websocket.send":
         return {"text": event.get("text"), "bytes": event.get("bytes")}
     if kind == "websocket.close":
@@ -123,6 +127,8 @@ class AsgiWebsocketBridge:
             reply = reply_from_event(event, accepted)
             accepted = accepted or event["type"] == "websocket.accept"
             closed = event["type"] == "websocket.close"
+            if local.paused:  # the client does not read: wait for it (backpressure)
+                await local.writable(reply_channel)
             local.deliver(reply_channel, reply)
 
         try:
@@ -158,7 +164,13 @@ def events_from_reply(content: dict, accepted: bool) -> list[dict]:
                 f"the connection is not accepted yet and {sorted(content)} neither accepts nor "
                 "refuses it; send {'accept': True} or {'accept': False} first"
             )
-        events.append({"type": "websocket.accept", "subprotocol": content.get("subprotocol")})
+        events.append(
+            {
+                "type": "websocket.accept",
+                "subprotocol": content.get("subprotocol"),
+                "headers": list(content.get("headers", ())),
+            }
+        )
     if content.get("text") is not None:
         text = positioned_text(content["text"], content.get("position"))
         events.append({"type": "websocket.send", "text": text})

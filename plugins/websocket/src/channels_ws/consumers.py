@@ -167,8 +167,9 @@ class WebsocketConsumer(BaseConsumer):
     def disconnect(self, message: Message, **kwargs: Any) -> None:
         """The connection closed (``message["code"]``); override it."""
 
-    def accept(self, subprotocol: str | None = None) -> Any:
-        """Accept the connection, optionally with one of the client's subprotocols.
+    def accept(self, subprotocol: str | None = None, headers: list | None = None) -> Any:
+        """Accept the connection, optionally with one of the client's subprotocols and
+        *headers* (``[name, value]`` pairs) added to the handshake response.
 
         A demultiplexed consumer's accept does nothing: the demultiplexer accepted.
         """
@@ -177,6 +178,8 @@ class WebsocketConsumer(BaseConsumer):
         content: dict[str, Any] = {"accept": True}
         if subprotocol is not None:
             content["subprotocol"] = subprotocol
+        if headers:
+            content["headers"] = headers
         if self.presence or self.recover:
             return sync_or_async(self._accept_and_join, content)
         return self.message.reply_channel.send(content)
@@ -277,9 +280,9 @@ class AsyncWebsocketConsumer(WebsocketConsumer, AsyncConsumer):
         """Accept the connection; override to check it first."""
         await self.accept()
 
-    async def accept(self, subprotocol: str | None = None) -> None:
+    async def accept(self, subprotocol: str | None = None, headers: list | None = None) -> None:
         """Accept the connection (a demultiplexed consumer's accept does nothing)."""
-        sending = WebsocketConsumer.accept(self, subprotocol)
+        sending = WebsocketConsumer.accept(self, subprotocol, headers)
         if sending is not None:
             await sending
 

@@ -17,10 +17,22 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
+from channels_core.headers import checked_header
+
 from .frames import Deflate
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 VERSION = b"13"
+# What the 101 response sets itself: a consumer's header of these names is left out.
+HANDSHAKE_HEADERS = frozenset(
+    (
+        b"upgrade",
+        b"connection",
+        b"sec-websocket-accept",
+        b"sec-websocket-protocol",
+        b"sec-websocket-extensions",
+    )
+)
 
 
 class HandshakeError(Exception):
@@ -125,11 +137,18 @@ class Handshake:
     extensions: tuple[bytes, ...]
 
     def accept(
-        self, subprotocol: str | None = None, compression: bool = True
+        self,
+        subprotocol: str | None = None,
+        compression: bool = True,
+        headers: Iterable[Sequence[bytes | str]] = (),
     ) -> tuple[bytes, Deflate | None]:
         """The 101 response and the negotiated deflate state (None when not negotiated).
 
-        *subprotocol* must be one the client offered (ValueError otherwise).
+        *subprotocol* must be one the client offered (ValueError otherwise). *headers* are
+        ``[name, value]`` pairs the consumer adds (``Set-Cookie``...), each checked by
+        :func:`channels_core.headers.checked_header`, which raises
+        :class:`~channels_core.headers.InvalidHeader` for one that must not be written; those
+        the handshake sets itself are left out.
         """
         lines = [
             b"HTTP/1.1 101 Switching Protocols",
@@ -137,6 +156,10 @@ class Handshake:
             b"Connection: Upgrade",
             b"Sec-WebSocket-Accept: " + accept_key(self.key),
         ]
+        for name, value in headers:
+            name, value = checked_header(name, value)
+            if name.lower() not in HANDSHAKE_HEADERS:
+                lines.append(b"%s: %s" % (name, value))
         if subprotocol is not None:
             if subprotocol not in self.subprotocols:
                 raise ValueError(

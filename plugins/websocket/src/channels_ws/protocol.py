@@ -24,6 +24,7 @@ from typing import Any
 from twisted.internet.protocol import Protocol
 
 from channels_core.exceptions import EventRefused
+from channels_core.headers import InvalidHeader
 from channels_core.protocols import UpgradeRequest
 from channels_core.transport import write
 
@@ -32,11 +33,13 @@ from .frames import (
     GOING_AWAY,
     INTERNAL_ERROR,
     NORMAL_CLOSURE,
+    POLICY_VIOLATION,
     TRY_AGAIN_LATER,
     BinaryMessage,
     Close,
     FrameCodec,
     Ping,
+    Pong,
     ProtocolError,
     TextMessage,
     positioned_text,
@@ -56,6 +59,12 @@ CLOSE_TIMEOUT = 5.0
 CONNECTING, OPEN, CLOSING, CLOSED = range(4)
 
 
+def _droppable(content: dict) -> bool:
+    """While the client does not read, a message through the layer that only carries data
+    (text or bytes) is dropped; one that accepts or closes never is."""
+    return "close" not in content and "accept" not in content
+
+
 def accept_upgrade(server: Any, request: UpgradeRequest, transport: Any) -> WebSocketProtocol:
     """The :data:`~channels_core.protocols.UpgradeHandler` of the ``websocket`` protocol."""
     return WebSocketProtocol(hub_for(server), request)
@@ -71,6 +80,7 @@ class WebSocketProtocol(Protocol):
         self.state = CONNECTING
         self.handshake: Handshake | None = None
         self.codec: FrameCodec | None = None
+        self.flow: Any = None
         self.reply_channel = ""
         self.order = 0
         self.close_code = ABNORMAL_CLOSURE
@@ -96,6 +106,13 @@ class WebSocketProtocol(Protocol):
             self._refuse(error.status, error.reason)
             return
         self.reply_channel = hub.server.open_reply(REPLY_PREFIX, self.reply)
+        self.flow = hub.server.write_flow(
+            self.transport,
+            self.reply_channel,
+            self._overflowed,
+            _droppable,
+            f"the WebSocket on {request.path}",
+        )
         hub.connections.add(self)
         content = {
             "reply_channel": self.reply_channel,
@@ -122,7 +139,6 @@ class WebSocketProtocol(Protocol):
             elif self.state == CLOSING:
                 self._closing_data(data)
             return
-        self.alive = True
         try:
             events = self.codec.receive(data)
         except ProtocolError as error:
@@ -153,11 +169,15 @@ class WebSocketProtocol(Protocol):
                         "bytes": event.data,
                     },
                 )
+            elif kind is Pong:
+                # Only a pong shows the client reads what it is sent: a client that sends
+                # but never reads is dropped after ping_timeout.
+                self.alive = True
             elif kind is Ping:
-                write(self.transport, self.codec.pong(event.payload))
+                self.flow.write(self.codec.pong(event.payload))
             elif kind is Close:
                 self.close_code = event.code
-                write(self.transport, self.codec.close(event.code))
+                self.flow.write(self.codec.close(event.code))
                 self.state = CLOSING
                 self.transport.loseConnection()
                 return
@@ -179,6 +199,8 @@ class WebSocketProtocol(Protocol):
         self._timer = None
         emitted = bool(self.reply_channel)
         self.state = CLOSED
+        if self.flow is not None:
+            self.flow.detach()
         self.hub.connections.discard(self)
         if emitted:
             self.hub.server.close_reply(self.reply_channel)
@@ -222,7 +244,8 @@ class WebSocketProtocol(Protocol):
                 self._refuse(HTTPStatus.FORBIDDEN, "the consumer refused the connection")
                 return
             if accept or "text" in content or "bytes" in content:
-                self._accept(content.get("subprotocol"))
+                if not self._accept(content.get("subprotocol"), content.get("headers", ())):
+                    return
                 state = OPEN
             else:
                 raise ValueError(
@@ -237,23 +260,29 @@ class WebSocketProtocol(Protocol):
                 text = positioned_text(text, content["position"])
             if not isinstance(text, str):
                 raise TypeError(f"'text' must be a str, not {type(text).__name__}: {text!r:.60}")
-            write(self.transport, self.codec.text(text))
+            self.flow.write(self.codec.text(text))
         data = content.get("bytes")
         if data is not None:
             if not isinstance(data, bytes):
                 raise TypeError(f"'bytes' must be bytes, not {type(data).__name__}: {data!r:.60}")
-            write(self.transport, self.codec.binary(data))
+            self.flow.write(self.codec.binary(data))
         close = content.get("close")
         if close:
             self.close(NORMAL_CLOSURE if close is True else close)
 
-    def _accept(self, subprotocol: str | None) -> None:
+    def _accept(self, subprotocol: str | None, headers: Any) -> bool:
+        """Send the 101 response; False when a header the consumer gave refused it (500)."""
         hub = self.hub
-        response, deflate = self.handshake.accept(subprotocol, hub.compression)
+        try:
+            response, deflate = self.handshake.accept(subprotocol, hub.compression, headers)
+        except InvalidHeader as error:
+            logger.error("Refused the WebSocket handshake for %s with 500: %s.", self.path, error)
+            self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, "the application sent an invalid header")
+            return False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        write(self.transport, response)
+        self.flow.write(response)
         self.codec = FrameCodec(hub.max_message_size, hub.max_frame_size, deflate)
         self.state = OPEN
         self.request = self.handshake = None
@@ -262,6 +291,7 @@ class WebSocketProtocol(Protocol):
         early, self._early = self._early, b""
         if early:
             self.dataReceived(early)
+        return True
 
     def _refuse(self, status: int, reason: str) -> None:
         if self._timer is not None:
@@ -271,16 +301,20 @@ class WebSocketProtocol(Protocol):
         write(self.transport, reject(status, reason))
         self.transport.loseConnection()
 
-    def close(self, code: int = NORMAL_CLOSURE) -> None:
-        """Send a close frame with *code* and hang up once the client answers (or after a
-        few seconds)."""
+    def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
+        """Send a close frame with *code* (and *reason*) and hang up once the client
+        answers (or after a few seconds)."""
         if self.state != OPEN:
             return
-        frame = self.codec.close(code)
+        frame = self.codec.close(code, reason)
         self.state = CLOSING
         self.close_code = code
-        write(self.transport, frame)
+        self.flow.write(frame)
         self._timer = self.hub.loop.call_later(CLOSE_TIMEOUT, self.transport.abortConnection)
+
+    def _overflowed(self) -> None:
+        """The client has not read for too long what it was sent: close with 1008."""
+        self.close(POLICY_VIOLATION, "the client does not read what it is sent")
 
     def _abort(self, why: str) -> None:
         logger.info("Dropping a WebSocket on %s: the client %s.", self.path, why)
@@ -313,7 +347,7 @@ class WebSocketProtocol(Protocol):
         elif now - self.idle_since >= hub.ping_timeout:
             self._abort(f"answered no ping for {now - self.idle_since:.0f} s")
             return
-        write(self.transport, self.codec.ping())
+        self.flow.write(self.codec.ping())
 
     def going_away(self, code: int = GOING_AWAY) -> None:
         """The server shuts down: close with *code* (1001, or 1012 for a restart), or refuse
@@ -326,7 +360,7 @@ class WebSocketProtocol(Protocol):
             # it before it closes the layer (a consumer that leaves its groups needs one).
             self._stopping = self.hub.server.hold()
             self._stopping.__enter__()
-            write(self.transport, self.codec.close(code))
+            self.flow.write(self.codec.close(code))
             self.state = CLOSING
             self.transport.loseConnection()
 

@@ -23,6 +23,8 @@ import bisect
 import contextlib
 import hashlib
 import logging
+import socket
+import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -53,6 +55,11 @@ BLOCK_SECONDS = 1.0
 # Every call is bounded by this (seconds). The layer bounds calls itself rather than setting
 # redis-py's socket_timeout, which wraps every write in asyncio.wait_for, a task per command.
 CALL_TIMEOUT = 5.0 + BLOCK_SECONDS
+# A pop is bounded by this instead. Popped messages travel in its reply, which a short
+# partition delays (TCP sends it again when the link heals, after a backoff that can outlast
+# CALL_TIMEOUT) but must not lose, as giving up on the call and its connection would; sends
+# still notice an outage within CALL_TIMEOUT.
+POP_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 2.0
 RECONNECT_FIRST_DELAY = 0.1
 RECONNECT_MAX_DELAY = 5.0
@@ -66,6 +73,8 @@ OUTAGE_ERRORS = (
     TryAgainError,
     RedisClusterException,
 )
+# SO_LINGER on, 0 s: closing the socket resets the connection and drops what it still holds.
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 
 class Script:
@@ -168,8 +177,14 @@ class Shard:
 
     # Calls ---------------------------------------------------------------------------
 
-    async def run(self, call: Callable[[], Awaitable[Any]], queued: bool = True) -> Any:
-        """Await ``call()``, failing fast while the breaker is open.
+    async def run(
+        self,
+        call: Callable[[], Awaitable[Any]],
+        queued: bool = True,
+        bound: float = CALL_TIMEOUT,
+    ) -> Any:
+        """Await ``call()`` for *bound* seconds at most, failing fast while the breaker is
+        open.
 
         A *queued* call waits for one of the shard's ``max_connections`` call slots first (a
         popping task, which holds a connection of its own, is not queued). Raises
@@ -186,15 +201,24 @@ class Shard:
                         await slots.acquire()
                 except TimeoutError:
                     raise self.busy() from None
+                if self.down_since is not None:
+                    # The breaker opened while this call waited (the calls ahead of it found
+                    # the server gone): fail now rather than wait for a timeout of its own.
+                    slots.release()
+                    raise self.unavailable()
             else:
                 await slots.acquire()  # free: returns at once
         try:
-            async with asyncio.timeout(CALL_TIMEOUT):
+            async with asyncio.timeout(bound):
                 return await call()
         except AuthenticationError as error:
             raise self.authentication_failed(error) from error
         except OUTAGE_ERRORS as error:
-            self.mark_down(error)
+            if isinstance(error, TimeoutError) and not str(error):
+                # The bound above ran out: a server that drops packets, or stopped answering.
+                self.mark_down(f"no answer within {bound:.0f} s")
+            else:
+                self.mark_down(str(error) or type(error).__name__)
             raise self.unavailable() from error
         except RedisError as error:
             if "NOAUTH" in str(error) or "WRONGPASS" in str(error):
@@ -251,12 +275,12 @@ class Shard:
         try:
             await connection.send_packed_command(command, False)
             try:
-                reply = await connection.read_response()
+                reply = await connection.read_response(disconnect_on_error=False)
             except NoScriptError:
                 load = hiredis.pack_command((b"SCRIPT", b"LOAD", script.text))
                 await connection.send_packed_command(load + command, False)
-                await connection.read_response()
-                reply = await connection.read_response()
+                await connection.read_response(disconnect_on_error=False)
+                reply = await connection.read_response(disconnect_on_error=False)
         except BaseException:
             await self.discard(connection)
             raise
@@ -300,19 +324,34 @@ class Shard:
             idle.append(connection)
 
     async def discard(self, connection: Any) -> None:
-        """Close *connection*, whose state is unknown after a failed or cancelled call."""
+        """Close *connection*, whose state is unknown after a failed or cancelled call.
+
+        The connection is reset, not closed: a command that timed out while the network
+        dropped packets may still sit unsent in the kernel, which would send it when the
+        network heals, so a send reported failed (and made again) would arrive twice. (The
+        layer reads replies with ``disconnect_on_error=False``, so that redis-py leaves the
+        closing of a failed connection to this method.)
+        """
         self._loop_clients().connections.discard(connection)
+        # redis-py has no public way to its socket; a connection not connected has none.
+        writer = getattr(connection, "_writer", None)
+        sock = writer.get_extra_info("socket") if writer is not None else None
+        if sock is not None:
+            # A socket the peer already reset may be closed under it: uvloop's socket then
+            # raises ValueError (negative file descriptor), asyncio's OSError.
+            with contextlib.suppress(OSError, ValueError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
         with contextlib.suppress(RedisError, OSError):
             await connection.disconnect(nowait=True)
 
     # The breaker ---------------------------------------------------------------------
 
-    def mark_down(self, error: BaseException) -> None:
-        """Open the breaker after *error* and start reconnecting (once per outage)."""
+    def mark_down(self, reason: str) -> None:
+        """Open the breaker for *reason* and start reconnecting (once per outage)."""
         if self.down_since is not None or self.closed:
             return
         self.down_since = time.monotonic()
-        self._down_error = str(error) or type(error).__name__
+        self._down_error = reason
         logger.warning(
             "Redis at %s is unreachable (%s); retrying every %.1f s to %.0f s. Sends to it "
             "fail at once until it answers; receives wait.",
@@ -429,6 +468,7 @@ class HashRing:
 __all__ = [
     "BLOCK_SECONDS",
     "DEFAULT_MAX_CONNECTIONS",
+    "POP_TIMEOUT",
     "HashRing",
     "Script",
     "Shard",

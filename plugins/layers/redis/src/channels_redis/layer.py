@@ -50,7 +50,7 @@ from .delays import RedisDelays
 from .groups import RedisGroups
 from .history import split_position
 from .host_forms import DEFAULT_HOST, make_shard
-from .hosts import DEFAULT_MAX_CONNECTIONS, OUTAGE_ERRORS, Script, Shard
+from .hosts import CALL_TIMEOUT, DEFAULT_MAX_CONNECTIONS, OUTAGE_ERRORS, Script, Shard
 from .keys import KeyRouter
 from .popping import Popper
 from .presence import Heartbeat
@@ -132,10 +132,12 @@ class RedisChannelLayer(RedisGroups, RedisDelays, BaseChannelLayer):
         self._popped_list = self._popper.popped_list
         self._wait = self._popper.wait
 
-    async def _run(self, shard: Shard, call: Any, queued: bool = True) -> Any:
-        """``shard.run(call, queued)``, but LayerClosed once this layer is closed."""
+    async def _run(
+        self, shard: Shard, call: Any, queued: bool = True, bound: float = CALL_TIMEOUT
+    ) -> Any:
+        """``shard.run(call, queued, bound)``, but LayerClosed once this layer is closed."""
         try:
-            return await shard.run(call, queued)
+            return await shard.run(call, queued, bound)
         except LayerUnavailable:
             self._check_open()
             raise

@@ -30,7 +30,7 @@ from channels_core.names import process_prefix
 
 from . import scripts
 from .crypto import MessageCipher
-from .hosts import BLOCK_SECONDS, Script, Shard
+from .hosts import BLOCK_SECONDS, POP_TIMEOUT, Script, Shard
 from .keys import Runner
 from .waiters import Waiters
 
@@ -221,7 +221,12 @@ class Popper:
                     return False
             if self.closed:
                 return False
-            await self._run(popped.shard, functools.partial(self._pop, popped), queued=False)
+            await self._run(
+                popped.shard,
+                functools.partial(self._pop, popped),
+                queued=False,
+                bound=POP_TIMEOUT,
+            )
 
     @staticmethod
     async def _wait_for_receive(popped: PoppedList) -> bool:
@@ -255,16 +260,16 @@ class Popper:
         popped.blocked = True
         try:
             await connection.send_packed_command(command, False)
-            reply = await connection.read_response()
+            reply = await connection.read_response(disconnect_on_error=False)
             if popped.owner is not None:
                 popped.blocked = False
                 try:
-                    reply = await connection.read_response()
+                    reply = await connection.read_response(disconnect_on_error=False)
                 except NoScriptError:
                     await connection.send_packed_command(
                         hiredis.pack_command((b"SCRIPT", b"LOAD", script.text)), False
                     )
-                    await connection.read_response()
+                    await connection.read_response(disconnect_on_error=False)
                     reply = None
         except BaseException:
             # The connection is in an unknown state; never reuse it.
@@ -301,7 +306,7 @@ class Popper:
             connection = await popped.shard.connection(popped.client)
             try:
                 await connection.send_packed_command(hiredis.pack_command((b"CLIENT", b"ID")))
-                popped.client_id = await connection.read_response()
+                popped.client_id = await connection.read_response(disconnect_on_error=False)
             except BaseException:
                 await popped.shard.discard(connection)
                 raise

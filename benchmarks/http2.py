@@ -289,7 +289,7 @@ def parse_h2load(output: str, protocol: str) -> dict:
     """Requests per second and latency from h2load's report; RuntimeError when it is not
     there, or when any request did not succeed, any status was not 2xx, or the connections
     spoke another *protocol* than intended."""
-    finished = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", output)
+    finished = re.search(r"finished in \S+, ([\d.]+) req/s", output)  # 2.05s, 766.90ms
     requests = re.search(
         r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
         r"(\d+) errored, (\d+) timeout",

@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from _common import (
@@ -117,21 +118,33 @@ def server_command(contender: str, port: int) -> tuple[list[str], dict[str, str]
 
 
 class Server(ServerProcess):
-    """One contender's server process, pinned to the server CPU, stopped on exit."""
+    """One contender's server process, pinned to the server CPU, stopped on exit.
 
-    def __init__(self, contender: str) -> None:
+    *wrapper* is a command that runs the server (``valgrind --tool=callgrind ...``; its
+    process id is the server's), given *start_timeout* seconds to serve; *env* is added to
+    the server's environment.
+    """
+
+    def __init__(
+        self,
+        contender: str,
+        wrapper: Sequence[str] = (),
+        start_timeout: float = START_TIMEOUT,
+        **env: str,
+    ) -> None:
         self.contender = contender
         self.port = free_port()
+        self.start_timeout = start_timeout
         command, extra_env = server_command(contender, self.port)
         super().__init__(
-            ["taskset", "-c", SERVER_CPU, *command],
-            env=child_env(**extra_env),
+            ["taskset", "-c", SERVER_CPU, *wrapper, *command],
+            env=child_env(**extra_env, **env),
             log=HERE / "results" / f"{contender}.log",
         )
 
     def ready(self) -> None:
         """Wait for the port, then check that ``/hello/`` answers ``hello``."""
-        wait_for_port(self.port, timeout=START_TIMEOUT)
+        wait_for_port(self.port, timeout=self.start_timeout)
         url = f"http://127.0.0.1:{self.port}/hello/"
         with urllib.request.urlopen(url, timeout=10) as response:
             body = response.read()

@@ -6,6 +6,8 @@ Three measurements, each printing one JSON object on stdout:
   one goes out for every echo that comes back); messages echoed per second, over *duration*
   seconds after a *warmup*.
 - ``echo --connections 1 --in-flight 1``: the ping-pong round trips per second.
+- ``echo --messages N``: exactly *N* messages echoed, as fast as the server answers, and
+  the time they took (``benchmarks/cost.py`` counts the server's instructions per message).
 - ``idle``: open *connections* connections (*concurrency* opening handshakes at a time) and
   hold them; connections opened per second, and the server's VmRSS growth per connection
   (``--server-pid``), read from ``/proc`` after a warm-up connection and after all are open.
@@ -19,6 +21,7 @@ used during the measured window, so a run shows which side saturated.
 Usage::
 
     python benchmarks/loadgen/ws_load.py echo --port 8000 --connections 50 --in-flight 16
+    python benchmarks/loadgen/ws_load.py echo --port 8000 --messages 5000
     python benchmarks/loadgen/ws_load.py idle --port 8000 --connections 5000 --server-pid 123
 """
 
@@ -79,11 +82,32 @@ def rss_kib(pid: int) -> int:
 
 
 class Stats:
-    """What every connection of one run adds to."""
+    """What every connection of one run adds to; with *messages*, a run of that many
+    messages, whose ``finished`` future resolves once they all came back."""
 
-    def __init__(self) -> None:
+    def __init__(self, messages: int | None = None) -> None:
         self.received = 0
         self.sample: bytes | None = None
+        self.messages = messages
+        self.unsent = messages
+        self.finished: asyncio.Future | None = None
+        if messages is not None:
+            self.finished = asyncio.get_running_loop().create_future()
+
+    def take(self, wanted: int) -> int:
+        """How many of *wanted* messages to send now: all of them, or in a run of a fixed
+        number, what is left of it."""
+        if self.unsent is None:
+            return wanted
+        taken = min(wanted, self.unsent)
+        self.unsent -= taken
+        return taken
+
+    def add(self, echoes: int) -> None:
+        """Count *echoes* more messages echoed back."""
+        self.received += echoes
+        if self.finished is not None and self.received >= self.messages:
+            self.finished.set_result(None)
 
 
 class ClientProtocol(asyncio.Protocol):
@@ -179,8 +203,9 @@ class LoadProtocol(ClientProtocol):
         self.stats = stats
 
     def on_open(self) -> None:
-        if self.in_flight:
-            self.transport.write(MESSAGE * self.in_flight)
+        count = self.stats.take(self.in_flight)
+        if count:
+            self.transport.write(MESSAGE * count)
 
     def frames(self, data: bytes) -> None:
         """Count complete frames; answer each data frame and ping."""
@@ -195,8 +220,10 @@ class LoadProtocol(ClientProtocol):
                     # One payload per run is kept, to check that the server echoes.
                     self.stats.sample = bytes(buffer[start:end])
         if echoes:
-            self.stats.received += echoes
-            self.transport.write(MESSAGE * echoes)
+            self.stats.add(echoes)
+            more = self.stats.take(echoes)
+            if more:
+                self.transport.write(MESSAGE * more)
         if pings:
             self.transport.write(PONG * pings)
 
@@ -256,6 +283,25 @@ async def run_echo(args: argparse.Namespace) -> dict:
     }
 
 
+async def run_count(args: argparse.Namespace) -> dict:
+    """Exactly *messages* messages echoed through *connections* x *in_flight*, from the
+    first connection's opening to the last echo: how long they took."""
+    stats = Stats(args.messages)
+    started = time.perf_counter()
+    connections = await asyncio.gather(
+        *(connect(args.port, args.path, args.in_flight, stats) for _ in range(args.connections))
+    )
+    await stats.finished
+    elapsed = time.perf_counter() - started
+    for protocol in connections:
+        protocol.transport.close()
+    return {
+        "messages": stats.received,
+        "seconds": elapsed,
+        "echoed": stats.sample == ECHOED,
+    }
+
+
 async def run_idle(args: argparse.Namespace) -> dict:
     """Open *connections* idle connections; the rate and the server's RSS growth each."""
     stats = Stats()
@@ -305,6 +351,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--in-flight", type=int, default=16)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument(
+        "--messages", type=int, help="echo exactly this many messages (instead of --duration)"
+    )
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--settle", type=float, default=1.0, help="seconds before reading RSS")
@@ -312,8 +361,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode == "idle" and not args.server_pid:
         parser.error("idle needs --server-pid, the server process whose RSS to read.")
+    if args.messages is not None and (args.mode != "echo" or args.messages < 1):
+        parser.error("--messages is a number of messages to echo: echo mode, at least 1.")
     raise_open_files(args.connections + 100)
-    run = run_echo if args.mode == "echo" else run_idle
+    run = run_idle if args.mode == "idle" else run_count if args.messages else run_echo
     result = uvloop.run(asyncio.wait_for(run(args), args.duration + args.warmup + 4 * TIMEOUT))
     print(json.dumps(result))
 

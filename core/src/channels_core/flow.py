@@ -71,8 +71,8 @@ class WriteFlow:
         ("" for a connection whose reply channels are its streams', each with a flow of its
         own: its flow only closes it when its socket's buffer overflows).
     :param limits: the :class:`~channels_core.limits.WriteLimits`.
-    :param overflow: called once when the connection stayed over the limit too long; it
-        closes the connection.
+    :param overflow: called once when the connection stayed paused past ``timeout`` or
+        passed ``limit``; it closes the connection.
     :param droppable: ``droppable(content)``: True for a message through the layer that may
         be dropped while paused (data, not control); None drops nothing.
     :param describe: how the log lines name the connection (``"the WebSocket on /chat/"``).

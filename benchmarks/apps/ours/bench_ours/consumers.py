@@ -1,5 +1,7 @@
 """The two consumers every contender serves: an HTTP hello and a WebSocket echo."""
 
+from urllib.parse import parse_qs
+
 from channels_http.consumers import AsyncHttpConsumer
 from channels_ws import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
@@ -16,6 +18,18 @@ class Echo(AsyncWebsocketConsumer):
 
     async def receive(self, text=None, bytes=None, **kwargs):
         await self.send(text=text, bytes=bytes)
+
+
+class Flood(AsyncWebsocketConsumer):
+    """``/flood/?mib=N`` (benchmarks/reliability.py): accepts, then sends N MiB (default 100)
+    in 64 KiB binary messages, whether or not the client reads them."""
+
+    async def connect(self, message, **kwargs):
+        await self.accept()
+        query = parse_qs(message["query_string"].decode("latin-1"))
+        chunk = b"x" * 65536
+        for _ in range(int(query.get("mib", ["100"])[0]) * 16):
+            await self.send(bytes=chunk)
 
 
 class Recover(AsyncJsonWebsocketConsumer):

@@ -311,8 +311,11 @@ def test_two_processes_sum_in_one_scrape(serve, tmp_path):
         assert first.get("/hello/") == (200, b"hello")
     for _ in range(3):
         assert second.get("/hello/") == (200, b"hello")
-    # The second process publishes every second; the first's page adds both up.
-    summed = first.wait_for("channels_messages_received_total", 5, channel="http.request")
+    # The second process publishes every second; the first's page adds both up. A consumer's
+    # run is counted when it returns, after its response went out, so a publication may come
+    # between the two: wait for the run counts too.
+    first.wait_for("channels_messages_received_total", 5, channel="http.request")
+    summed = first.wait_for("channels_consumer_duration_seconds_count", 5, consumer=HELLO)
     assert value(summed, "channels_messages_received_total", channel="http.request") == 5
     assert value(summed, "channels_consumer_duration_seconds_count", consumer=HELLO) == 5
     assert value(second.scrape(), "channels_connections_accepted_total", protocol="http") >= 5

@@ -296,6 +296,14 @@ class Redis:
         )
         return done.stdout
 
+    def cpu_seconds(self) -> float:
+        """The CPU time the server used so far, user and system (``INFO cpu``)."""
+        info = self.command("INFO", "cpu")
+        return sum(
+            float(info.split(f"{name}:", 1)[1].split()[0])
+            for name in ("used_cpu_user", "used_cpu_sys")
+        )
+
     def flush(self) -> None:
         """Empty every database, so each run starts from the same empty server."""
         if self.command("FLUSHALL").strip() != "OK":
@@ -324,7 +332,13 @@ def child_run(
         *("--redis", redis.url, "--messages", str(messages), "--budget", str(args.budget)),
         *("--group-size", str(args.group_size), "--group-sends", str(args.group_sends)),
     ]
-    return run_json(command, f"The {section} run of {which}", args.budget + 120)
+    before = redis.cpu_seconds()
+    result = run_json(command, f"The {section} run of {which}", args.budget + 120)
+    # Redis's own work per message delivered: CPU time rather than wall time, so the load
+    # of the rest of the machine moves it little.
+    delivered = result.get("received", result.get("delivered")) or 1
+    result["redis_cpu_us_per_message"] = (redis.cpu_seconds() - before) * 1e6 / delivered
+    return result
 
 
 def redis_benchmark(redis: Redis, *arguments: str) -> dict[str, float]:
@@ -469,7 +483,9 @@ def compare(args: argparse.Namespace) -> dict:
 # The figure of each section: (section, key, label, format).
 ROWS = [
     ("pairs", "pairs_per_second", "send/receive pairs/s", "{:,.0f}"),
+    ("pairs", "redis_cpu_us_per_message", "pairs: Redis CPU µs/message", "{:,.1f}"),
     ("fanout", "deliveries_per_second", "fan-out deliveries/s", "{:,.0f}"),
+    ("fanout", "redis_cpu_us_per_message", "fan-out: Redis CPU µs/delivery", "{:,.2f}"),
     ("fanout", "latency_p50_ms", "fan-out latency p50, ms", "{:,.1f}"),
     ("fanout", "latency_p99_ms", "fan-out latency p99, ms", "{:,.1f}"),
     ("broadcast", "deliveries_per_second", "WS broadcast deliveries/s", "{:,.0f}"),

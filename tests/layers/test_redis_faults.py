@@ -7,6 +7,8 @@ Every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 
 import pytest
@@ -110,3 +112,101 @@ async def test_authentication_failure_is_a_sentence_naming_the_host(password):
                 assert password is None or password not in str(raised.value)
         finally:
             await layer.close()
+
+
+class CuttingProxy:
+    """A TCP relay to a real Redis server that cuts a connection at a chosen moment.
+
+    ``cut_reply_with = marker``: the next reply chunk holding *marker* is dropped and the
+    connection reset (Redis ran the command, its reply never arrives, as when Redis is
+    killed between the two). ``cut_command_with = marker``: the next command chunk holding
+    *marker* is dropped and the connection reset (the command never runs).
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cut_reply_with: bytes | None = None
+        self.cut_command_with: bytes | None = None
+        self.cuts = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
+
+    async def _relay(self, client_reader, client_writer) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self._writers += [client_writer, server_writer]
+
+        def cut() -> None:
+            self.cuts += 1
+            for writer in (client_writer, server_writer):
+                writer.transport.abort()
+
+        async def pump(reader, writer, replies: bool) -> None:
+            with contextlib.suppress(OSError):
+                while chunk := await reader.read(65536):
+                    marker = self.cut_reply_with if replies else self.cut_command_with
+                    if marker and marker in chunk:
+                        if replies:
+                            self.cut_reply_with = None
+                        else:
+                            self.cut_command_with = None
+                        return cut()
+                    writer.write(chunk)
+                    await writer.drain()
+            writer.transport.abort()
+
+        await asyncio.gather(
+            pump(client_reader, server_writer, False), pump(server_reader, client_writer, True)
+        )
+
+    async def close(self) -> None:
+        for writer in self._writers:
+            writer.transport.abort()
+        self._server.close()
+
+
+@pytest.mark.parametrize("kind", ["channel", "process"])
+async def test_a_pop_whose_reply_is_lost_with_its_connection_is_delivered_once(kind):
+    """Redis popped the message, the connection died before the reply arrived: the message
+    is in this process's in-flight list, and the next connection delivers it from there."""
+    with RedisServer() as server:
+        proxy = CuttingProxy(server.port)
+        layer = RedisChannelLayer(hosts=[await proxy.start()])
+        try:
+            if kind == "channel":
+                channel = fresh("inflight")
+                receive = functools.partial(layer.receive, channel)
+            else:
+                channel = await layer.new_channel()
+                receive = functools.partial(layer.receive_prefix, layer.process_prefix())
+
+            async def received() -> dict:
+                got = await asyncio.wait_for(receive(), BOUND)
+                return got if kind == "channel" else got[1]
+
+            await layer.send(channel, {"n": 0})
+            assert await received() == {"n": 0}
+            # The reply holding message 1 is lost: it comes from the in-flight list.
+            waiting = asyncio.ensure_future(received())
+            await asyncio.sleep(0.1)
+            proxy.cut_reply_with = b"lost-with-its-reply"
+            await send_when_back(layer, channel, {"n": 1, "text": "lost-with-its-reply"})
+            assert await waiting == {"n": 1, "text": "lost-with-its-reply"}
+            assert proxy.cuts == 1
+            # A pop that never ran (its command was cut): what the in-flight list still holds
+            # came with the last reply, and is not delivered again.
+            proxy.cut_command_with = b"BLMOVE"
+            waiting = asyncio.ensure_future(received())
+            await asyncio.sleep(0.1)
+            await send_when_back(layer, channel, {"n": 2})
+            await send_when_back(layer, channel, {"n": 3})
+            assert await waiting == {"n": 2}
+            assert await received() == {"n": 3}
+            assert proxy.cuts == 2
+            assert layer.shards[0].down_since is None
+        finally:
+            await layer.close()
+            await proxy.close()

@@ -21,6 +21,10 @@ prefix's or one group's keys share a Redis Cluster slot:
 ``hb:{<process id>}``
     the heartbeat of a layer instance with present members, which expires
     ``presence_timeout`` after its last renewal (see :mod:`channels_redis.presence`);
+``i:{<channel>}:<id>`` and ``i:{<process prefix>}:<id>``
+    the in-flight list of the layer instance ``<id>`` popping that channel's or that process
+    prefix's list: what its last pop took, kept until its next pop (see
+    :mod:`channels_redis.popping`); it expires with the messages it holds;
 ``f:{<channel>}`` and ``f:{<process prefix>}``
     counters of sends refused at capacity (a hash by channel for a process prefix);
 ``d:{<channel>}`` and ``d:{<process prefix>}``
@@ -92,6 +96,11 @@ class KeyRouter:
                 self._routes.clear()
             self._routes[channel] = route
         return route
+
+    def inflight_key(self, list_key: str, popper: str) -> str:
+        """The in-flight list of the layer instance *popper* for the list *list_key*."""
+        start = len(self.prefix)
+        return f"{list_key[:start]}i{list_key[start + 1 :]}:{popper}"
 
     def group_route(self, group: str) -> tuple[Shard, list[str]]:
         """The shard of *group* and its keys: members, member capacities, presence, history

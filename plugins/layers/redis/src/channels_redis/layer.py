@@ -114,11 +114,18 @@ class RedisChannelLayer(RedisGroups, RedisDelays, BaseChannelLayer):
         self._counting: asyncio.Task | None = None
         self._router = KeyRouter(prefix, self.shards)
         self._waiting = Waiters()
+        instance = random_suffix()
         self._popper = Popper(
-            self._router.route, self._run, self._waiting, self._cipher, self._drop
+            self._router.route,
+            self._run,
+            self._waiting,
+            self._cipher,
+            self._drop,
+            functools.partial(self._router.inflight_key, popper=instance),
+            int(self.expiry) + 1,
         )
         self._stats = StatsReader(self._router, self._run, self._waiting)
-        self._heartbeat = Heartbeat(random_suffix(), self._router, self._run, self.presence_timeout)
+        self._heartbeat = Heartbeat(instance, self._router, self._run, self.presence_timeout)
         # What sends, receives and group sends use, bound here once so that they reach it as
         # directly as the layer's own methods and attributes (no lookup through a helper).
         self._route = self._router.route

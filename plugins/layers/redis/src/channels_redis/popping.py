@@ -9,6 +9,15 @@ every pop goes through the script, which keeps the capacity counts exact).
 Popping tasks are never cancelled mid-command, so a cancelled receive loses nothing: what is
 popped for nobody is buffered for the next receive, and closing the layer puts what is
 buffered back at the head of its list.
+
+A pop's reply can be lost with its connection when Redis stops after the pop ran: the message
+would be out of its list and in no process. So each pop also keeps what it takes in this
+process's in-flight list for that list (``i:{...}:<id>``, see :mod:`channels_redis.keys`)
+until its next pop, which deletes it first: the ``BLMOVE`` of a normal channel moves the entry
+there, and the script of a process list copies its batch there. After a failed pop the next
+connection first reads the in-flight list and delivers what it holds, unless it is what the
+last reply that did arrive held. With a Redis that persists every write (``appendfsync
+always``), a restart loses nothing that was sent and not received, and delivers nothing twice.
 """
 
 from __future__ import annotations
@@ -56,19 +65,29 @@ class PoppedList:
         "client_id",
         "connection",
         "counts",
+        "inflight",
         "key",
+        "last",
         "owner",
         "shard",
         "task",
+        "unsure",
         "waiting",
         "waiting_up",
         "wakeup",
     )  # fmt: skip
 
-    def __init__(self, shard: Shard, key: str, counts: str, owner: str | None, channel: str):
+    def __init__(
+        self, shard: Shard, key: str, counts: str, inflight: str, owner: str | None, channel: str
+    ) -> None:
         self.shard = shard
         self.key = key
         self.counts = counts
+        self.inflight = inflight
+        # The entries of the last pop whose reply arrived (all delivered), and whether a pop
+        # failed since, so that the in-flight list may hold entries no reply brought.
+        self.last: list[bytes] = []
+        self.unsure = False
         self.owner = owner  # the process prefix of a process list, None for a normal channel
         self.channel = channel
         # Receives waiting for a message; one that is handed a message no longer counts, so
@@ -93,6 +112,9 @@ class Popper:
     :param cipher: decrypts popped messages, if the layer encrypts them.
     :param drop: counts a message of a channel dropped as unreadable (``drop(channel,
         decrypted=False)`` for one no key decrypts).
+    :param inflight_key: the key of this process's in-flight list for a list's key.
+    :param inflight_ttl: how long an in-flight list is kept, in seconds (as long as the
+        messages it holds).
     """
 
     def __init__(
@@ -102,8 +124,15 @@ class Popper:
         waiting: Waiters,
         cipher: MessageCipher | None,
         drop: Callable[..., None],
+        inflight_key: Callable[[str], str],
+        inflight_ttl: int,
     ) -> None:
         self._route = route
+        self._inflight_key = inflight_key
+        self._inflight_ttl = inflight_ttl
+        # The last entries of the lists whose popping task ended after a failed pop: the
+        # next task on that list starts by reading its in-flight list.
+        self._unsure: dict[str, list[bytes]] = {}
         self._run = run
         self._deliver = waiting.deliver
         self._fail_waiters = waiting.fail
@@ -118,7 +147,12 @@ class Popper:
         popped = self.lists.get(keys[0])
         if popped is None:
             owner = process_prefix(name) if "!" in name else None
-            popped = self.lists[keys[0]] = PoppedList(shard, keys[0], keys[1], owner, name)
+            popped = self.lists[keys[0]] = PoppedList(
+                shard, keys[0], keys[1], self._inflight_key(keys[0]), owner, name
+            )
+            last = self._unsure.pop(keys[0], None)
+            if last is not None:
+                popped.unsure, popped.last = True, last
         return popped
 
     async def wait(
@@ -212,6 +246,8 @@ class Popper:
             popped.task = None
             if self.lists.get(popped.key) is popped:
                 del self.lists[popped.key]
+                if popped.unsure and not self.closed:
+                    self._unsure[popped.key] = popped.last
 
     async def _pop_some(self, popped: PoppedList) -> bool:
         """Pop while receives wait; False once none has come for a while, or when closed."""
@@ -243,25 +279,48 @@ class Popper:
     async def _pop(self, popped: PoppedList) -> None:
         """One round trip on *popped*'s own connection, delivering what it pops.
 
-        A normal channel's list: one ``BLPOP``. A process list: a ``BLMOVE`` of the list's
-        head to its head, which removes nothing but waits until the list holds an entry,
-        pipelined with the script that pops a batch and frees its capacity: every pop of a
-        process list goes through that script, so its channels' counts stay exact.
+        A normal channel's list: a ``BLMOVE`` of its head to this process's in-flight list,
+        after deleting what that held (the last pop, delivered). A process list: a ``BLMOVE``
+        of the list's head to its head, which removes nothing but waits until the list holds
+        an entry, pipelined with the script that pops a batch, keeps it in flight and frees its
+        capacity: every pop of a process list goes through that script, so its channels'
+        counts stay exact. After a failed pop, the in-flight list is read first.
         """
         connection = await self._connection(popped)
+        if popped.unsure and await self._recover(popped, connection):
+            return  # the receives it served may have been all that waited
+        inflight = popped.inflight
         if popped.owner is None:
-            command = hiredis.pack_command((b"BLPOP", popped.key, BLOCK_SECONDS))
+            command = (
+                hiredis.pack_command((b"DEL", inflight))
+                + hiredis.pack_command(
+                    (b"BLMOVE", popped.key, inflight, b"LEFT", b"RIGHT", BLOCK_SECONDS)
+                )
+                + hiredis.pack_command((b"EXPIRE", inflight, self._inflight_ttl))
+            )
         else:
             script = _POP_BATCH
-            keys_and_args = (popped.key, popped.counts, _BATCH_COUNT, _BATCH_BYTES)
+            keys_and_args = (
+                popped.key,
+                popped.counts,
+                inflight,
+                _BATCH_COUNT,
+                _BATCH_BYTES,
+                self._inflight_ttl,
+            )
             command = hiredis.pack_command(
                 (b"BLMOVE", popped.key, popped.key, b"LEFT", b"LEFT", BLOCK_SECONDS)
-            ) + hiredis.pack_command((b"EVALSHA", script.sha, 2, *keys_and_args))
+            ) + hiredis.pack_command((b"EVALSHA", script.sha, 3, *keys_and_args))
         popped.blocked = True
         try:
             await connection.send_packed_command(command, False)
+            if popped.owner is None:
+                await connection.read_response(disconnect_on_error=False)
             reply = await connection.read_response(disconnect_on_error=False)
-            if popped.owner is not None:
+            if popped.owner is None:
+                popped.blocked = False
+                await connection.read_response(disconnect_on_error=False)
+            else:
                 popped.blocked = False
                 try:
                     reply = await connection.read_response(disconnect_on_error=False)
@@ -272,7 +331,8 @@ class Popper:
                     await connection.read_response(disconnect_on_error=False)
                     reply = None
         except BaseException:
-            # The connection is in an unknown state; never reuse it.
+            # The connection is in an unknown state; never reuse it. The pop may have run.
+            popped.unsure = True
             popped.connection = None
             await popped.shard.discard(connection)
             raise
@@ -282,11 +342,35 @@ class Popper:
             return
         now = time.time()
         if popped.owner is None:
-            self._dispatch(popped, reply[1], now)
+            popped.last = [reply]
+            self._dispatch(popped, reply, now)
             return
+        popped.last = reply
         await self._yield_to_woken()
         for entry in reply:
             self._dispatch(popped, entry, now)
+
+    async def _recover(self, popped: PoppedList, connection: Any) -> bool:
+        """Deliver what *popped*'s in-flight list holds after a failed pop, unless the last
+        reply that arrived brought it (then the pop that failed never ran); True if it
+        delivered any."""
+        try:
+            await connection.send_packed_command(
+                hiredis.pack_command((b"LRANGE", popped.inflight, 0, -1)), False
+            )
+            entries = await connection.read_response(disconnect_on_error=False)
+        except BaseException:
+            popped.connection = None
+            await popped.shard.discard(connection)
+            raise
+        popped.unsure = False
+        if not entries or entries == popped.last:
+            return False
+        popped.last = entries
+        now = time.time()
+        for entry in entries:
+            self._dispatch(popped, entry, now)
+        return True
 
     @staticmethod
     async def _yield_to_woken() -> None:

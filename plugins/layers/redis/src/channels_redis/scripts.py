@@ -395,8 +395,12 @@ end
 
 # Pops up to ARGV[1] entries (and about ARGV[2] bytes) from a process list and frees their
 # capacity: nothing to free while its channels are not counted one by one, and emptying the
-# list ends their counting. KEYS: list, counts.
+# list ends their counting. The batch popped is kept in the popper's in-flight list (KEYS[3],
+# which expires after ARGV[3] seconds) until its next pop, in place of the batch before: if
+# the reply is lost with the connection, the popper reads it there (channels_redis.popping).
+# KEYS: list, counts, in-flight list.
 POP_BATCH = """
+redis.call('DEL', KEYS[3])
 local entries = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 local size, taken, limit = 0, 0, tonumber(ARGV[2])
 for _, entry in ipairs(entries) do
@@ -411,6 +415,10 @@ if taken < #entries then
   entries = kept
 end
 redis.call('LTRIM', KEYS[1], taken, -1)
+for first = 1, taken, 1000 do
+  redis.call('RPUSH', KEYS[3], unpack(entries, first, math.min(first + 999, taken)))
+end
+redis.call('EXPIRE', KEYS[3], ARGV[3])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('DEL', KEYS[2])
   return entries

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from channels_core.headers import InvalidHeader, checked_header
+from channels_core.headers import (
+    InvalidHeader,
+    ResponseError,
+    checked_header,
+    counted_body,
+    declared_length,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +63,33 @@ def test_a_name_seen_valid_does_not_let_a_bad_value_through():
     checked_header(b"X-Seen", b"fine")
     with pytest.raises(InvalidHeader):
         checked_header(b"X-Seen", b"bad\r\nX-Injected: 1")
+
+
+@pytest.mark.parametrize(
+    ("value", "previous", "message"),
+    [
+        (b"5x", None, r"sets Content-Length to b'5x'; set it once"),
+        (b"-1", None, r"sets Content-Length to b'-1'"),
+        (b"", None, r"sets Content-Length to b''"),
+        (b"5", 5, r"sets Content-Length to b'5' after another one"),
+    ],
+)
+def test_a_content_length_that_is_not_one_number_is_a_response_error(value, previous, message):
+    with pytest.raises(ResponseError, match=message):
+        declared_length(value, previous)
+
+
+def test_a_content_length_is_read_once():
+    assert declared_length(b"0", None) == 0
+    assert declared_length(b"1048576", None) == 1048576
+
+
+def test_a_body_is_counted_against_its_content_length():
+    sent = counted_body(5, 0, 3, more=True)
+    assert counted_body(5, sent, 2, more=False) == 5
+    with pytest.raises(ResponseError, match="set Content-Length 5 but its body went past it"):
+        counted_body(5, sent, 3, more=True)
+    with pytest.raises(ResponseError, match="but its body ended after 4 bytes"):
+        counted_body(5, sent, 1, more=False)
+    # Short so far is fine while more parts follow.
+    assert counted_body(5, 0, 0, more=True) == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from h2.events import DataReceived
 
 from channels_core.testing.processes import start_process
 from channels_ws.testing import HandshakeRefused, WebSocketClient
@@ -195,3 +196,61 @@ def test_a_streamed_body_that_disagrees_with_its_content_length_is_cut(server, c
     lines = new_lines(server, start, r"cannot be written: the response set Content-Length")
     assert len(lines) == 1, server.output
     assert "Closing the connection" in lines[0]
+
+
+def h2_client(port: int):
+    """An HTTP/2 connection with prior knowledge (``tests/http2/h2client.py``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "http2"))
+    from h2client import H2Client
+
+    return H2Client(port)
+
+
+def test_http2_a_body_of_its_content_length_is_sent_and_head_carries_none(server):
+    client = h2_client(server.port)
+    try:
+        status, headers, body = client.response(client.request("GET", "/length/exact/"))
+        assert (status, headers[b"content-length"], body) == (200, b"5", b"01234")
+        # A HEAD response keeps the Content-Length and drops the body the consumer sent.
+        status, headers, body = client.response(client.request("HEAD", "/length/exact/"))
+        assert (status, headers[b"content-length"], body) == (200, b"5", b"")
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("case", ["long", "short"])
+def test_http2_a_body_that_disagrees_with_its_content_length_is_a_500(server, case):
+    start = len(server.lines)
+    client = h2_client(server.port)
+    try:
+        status, _headers, body = client.response(client.request("GET", f"/length/{case}/"))
+        assert status == 500
+        assert b"smuggled" not in body
+        # The connection goes on: only the stream failed.
+        assert client.response(client.request("GET", "/length/exact/"))[2] == b"01234"
+    finally:
+        client.close()
+    lines = new_lines(server, start, r"cannot be written: the response set Content-Length")
+    assert len(lines) == 1, server.output
+    assert "Answering 500" in lines[0]
+
+
+@pytest.mark.parametrize("case", ["long-later", "short-later"])
+def test_http2_a_streamed_body_that_disagrees_with_its_content_length_resets_its_stream(
+    server, case
+):
+    start = len(server.lines)
+    client = h2_client(server.port)
+    try:
+        with pytest.raises(ConnectionResetError, match="INTERNAL_ERROR"):
+            client.response(client.request("GET", f"/length/{case}/"))
+        received = b"".join(
+            event.data for event in client.events if isinstance(event, DataReceived)
+        )
+        assert received == b"012"
+        assert client.response(client.request("GET", "/length/exact/"))[2] == b"01234"
+    finally:
+        client.close()
+    lines = new_lines(server, start, r"cannot be written: the response set Content-Length")
+    assert len(lines) == 1, server.output
+    assert "Resetting the stream" in lines[0]

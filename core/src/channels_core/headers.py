@@ -10,13 +10,20 @@ handshake) passes each pair through :func:`checked_header` and, on
 The rules are RFC 9110's: a name is a token (section 5.6.2), a value holds no CR, LF or NUL
 (section 5.5). A str name or value is encoded as Latin-1, one byte per character, as ASGI
 servers do; one that Latin-1 cannot encode is invalid too.
+
+A ``Content-Length`` the application sets must be one number (:func:`declared_length`) and
+its body must then be exactly that long (:func:`counted_body`): over HTTP/1.1 a body that
+disagrees would break the framing of the next response on the connection, over HTTP/2 the
+client would take the stream for malformed (RFC 9113, section 8.1.1). Both raise
+:class:`ResponseError`: the response is answered 500 if nothing of it is out yet, else cut
+(HTTP/1.1: the connection closed; HTTP/2: the stream reset).
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["InvalidHeader", "checked_header"]
+__all__ = ["InvalidHeader", "ResponseError", "checked_header", "counted_body", "declared_length"]
 
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 FORBIDDEN_IN_VALUE = re.compile(rb"[\r\n\x00]")
@@ -36,6 +43,42 @@ class InvalidHeader(ValueError):
         shown = name.decode("latin-1") if isinstance(name, bytes) else name
         super().__init__(f"the response header {shown!r} {problem}")
         self.name = name
+
+
+class ResponseError(ValueError):
+    """The application's response cannot be written as given (a body that disagrees with its
+    ``Content-Length``); the message says why. Fail the response: 500, or cut it."""
+
+
+def declared_length(value: bytes, previous: int | None) -> int:
+    """The response's ``Content-Length`` header *value* as a number; *previous* is the one
+    an earlier ``Content-Length`` header of the same response gave (None: none did).
+
+    Raises :class:`ResponseError` for a value that is not one number, or a second one.
+    """
+    if previous is not None or not value.isdigit():
+        raise ResponseError(
+            f"the response sets Content-Length to {value!r}"
+            + (" after another one" if previous is not None else "")
+            + "; set it once, to the length of the body in bytes, or leave it out"
+        )
+    return int(value)
+
+
+def counted_body(declared: int, sent: int, part: int, more: bool) -> int:
+    """How much of a body of *declared* bytes is sent once a part of *part* bytes follows the
+    *sent* bytes before it; *more* is False for the last part.
+
+    Raises :class:`ResponseError` when the body goes past *declared* or ends short of it.
+    """
+    total = sent + part
+    if total > declared or (not more and total < declared):
+        raise ResponseError(
+            f"the response set Content-Length {declared} but its body "
+            + ("went past it" if total > declared else f"ended after {total} bytes")
+            + "; send exactly that many bytes, or leave Content-Length out"
+        )
+    return total
 
 
 def _as_bytes(text: object, name: object, what: str) -> bytes:

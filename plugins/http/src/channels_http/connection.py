@@ -26,7 +26,8 @@ from http import HTTPStatus
 
 import httptools
 
-from channels_core.headers import checked_header
+from channels_core.headers import ResponseError as ResponseError  # raised here; named here too
+from channels_core.headers import checked_header, counted_body, declared_length
 
 DEFAULT_MAX_HEADER_SIZE = 64 * 1024
 DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
@@ -68,11 +69,6 @@ class ProtocolError:
 
     status: int
     reason: str
-
-
-class ResponseError(ValueError):
-    """The application's response cannot be written as given (a body that disagrees with its
-    ``Content-Length``); the message says why. Fail the response and close the connection."""
 
 
 class _Refused(Exception):
@@ -301,13 +297,7 @@ class HttpConnection:
             name, value = checked_header(name, value)
             lowered = name.lower()
             if lowered == b"content-length":
-                if length is not None or not value.isdigit():
-                    raise ResponseError(
-                        f"the response sets Content-Length to {value!r}"
-                        + (" after another one" if length is not None else "")
-                        + "; set it once, to the length of the body in bytes, or leave it out"
-                    )
-                length = int(value)
+                length = declared_length(value, length)
             elif lowered == b"transfer-encoding":
                 # The framing is ours to choose; a consumer's value would contradict it.
                 continue
@@ -348,14 +338,7 @@ class HttpConnection:
         if self._discard_body:
             body = b""
         elif self._length is not None:
-            sent = self._length_sent + len(body)
-            if sent > self._length or (not more and sent < self._length):
-                raise ResponseError(
-                    f"the response set Content-Length {self._length} but its body "
-                    + ("went past it" if sent > self._length else f"ended after {sent} bytes")
-                    + "; send exactly that many bytes, or leave Content-Length out"
-                )
-            self._length_sent = sent
+            self._length_sent = counted_body(self._length, self._length_sent, len(body), more)
         if self._chunked:
             framed = b"%x\r\n%s\r\n" % (len(body), body) if body else b""
             if not more:

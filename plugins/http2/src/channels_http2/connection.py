@@ -47,7 +47,7 @@ from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import Protocol
 
 from channels_core.exceptions import EventRefused
-from channels_core.headers import checked_header
+from channels_core.headers import ResponseError, checked_header, counted_body, declared_length
 from channels_http.asgi import django_application, run_asgi, static_django_application
 
 logger = logging.getLogger(__name__)
@@ -78,12 +78,15 @@ class Stream:
     __slots__ = (
         "answered",
         "body",
+        "discard",
         "disconnected",
         "ended",
         "finish",
         "flow",
         "headers",
         "id",
+        "length",
+        "length_sent",
         "pending",
         "pseudo",
         "reply_channel",
@@ -109,6 +112,11 @@ class Stream:
         self.websocket: Any = None  # the StreamTransport of an RFC 8441 WebSocket
         self.status = 0
         self.flow: Any = None  # the WriteFlow told what waits for the window
+        # The response carries no body (HEAD, 1xx, 204, 304): what the application sends of
+        # one is dropped. Else the Content-Length it set (None: none) and the body so far.
+        self.discard = False
+        self.length: int | None = None
+        self.length_sent = 0
 
 
 class H2Protocol(Protocol):
@@ -516,6 +524,12 @@ class H2Protocol(Protocol):
                 self._error(stream, 500, "the application sent no status")
                 return
             headers = [(b":status", str(status).encode())]
+            length = None
+            stream.discard = (
+                status < 200 or status in (204, 304) or stream.pseudo.get(b":method") == b"HEAD"
+            )
+            if stream.discard:
+                body = b""
             try:
                 for name, value in content.get("headers", ()):
                     # Checked before HPACK, which would carry anything (RFC 9113, 8.2.1);
@@ -524,8 +538,18 @@ class H2Protocol(Protocol):
                     name = name.lower()
                     if name in CONNECTION_HEADERS:
                         continue
+                    if name == b"content-length":
+                        length = declared_length(value, length)
                     headers.append((name, value))
+                if length is not None and not stream.discard:
+                    # A HEAD or bodyless response's Content-Length describes a body it does
+                    # not carry.
+                    stream.length_sent = counted_body(length, 0, len(body), more)
+                    stream.length = length
                 self.h2.send_headers(stream.id, headers, end_stream=not more and not body)
+            except ResponseError as error:
+                self._invalid_response(stream, error)
+                return
             except (ProtocolError, ValueError, TypeError, AttributeError) as error:
                 logger.error(
                     "A response header for %s is invalid (%s); answering 500.",
@@ -544,6 +568,16 @@ class H2Protocol(Protocol):
                 self._flush_soon()
                 self._done(stream)
                 return
+        elif stream.discard:
+            body = b""
+        elif stream.length is not None:
+            try:
+                stream.length_sent = counted_body(
+                    stream.length, stream.length_sent, len(body), more
+                )
+            except ResponseError as error:
+                self._invalid_response(stream, error)
+                return
         if body:
             stream.pending.append(body)
         if not more:
@@ -551,6 +585,18 @@ class H2Protocol(Protocol):
             stream.ended = True
         self._send_pending(stream)
         self._flush_soon()
+
+    def _invalid_response(self, stream: Stream, error: ResponseError) -> None:
+        """*stream*'s response cannot be written as given: 500 if its head is not out yet,
+        else the stream is reset (INTERNAL_ERROR), since its body would be malformed."""
+        logger.error(
+            "The response to %s %s cannot be written: %s. %s.",
+            stream.pseudo.get(b":method", b"").decode("latin-1"),
+            stream.pseudo.get(b":path", b"").decode("latin-1"),
+            error,
+            "Resetting the stream" if stream.started else "Answering 500",
+        )
+        self._error(stream, 500, "the application sent an invalid response")
 
     def _send_pending(self, stream: Stream) -> None:
         """Send what the windows allow of *stream*'s queued body; end it when all is sent."""

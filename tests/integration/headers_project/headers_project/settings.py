@@ -11,6 +11,6 @@ CHANNEL_LAYERS = {
     "default": {"BACKEND": "memory", "ROUTING": "headers_project.hostile.routes"},
 }
 CHANNELS = {
-    "PROTOCOLS": ["http", "websocket"],
+    "PROTOCOLS": ["http", "http2", "websocket"],
     "OPTIONS": {"http": {"access_log": True}},
 }

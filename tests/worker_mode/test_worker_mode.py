@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -303,3 +305,17 @@ def test_a_request_no_worker_answers_is_a_504_logged_with_its_path_and_channel(p
     assert "No worker answered it" in line
     assert "--only-channels" in line
     assert server.output.count("No response to GET /hello/?unanswered") == 1
+    # The same over HTTP/2, with its stream named.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "http2"))
+    from h2client import H2Client
+
+    client = H2Client(port)
+    try:
+        status, _, _ = client.response(client.request("GET", "/hello/?unanswered-h2"))
+    finally:
+        client.close()
+    assert status == 504
+    line = server.wait_for_line(r"No response to GET /hello/\?unanswered-h2").string
+    assert "(http.request, reply channel http.response." in line
+    assert ", HTTP/2 stream 1)" in line
+    assert "No worker answered it" in line

@@ -28,7 +28,7 @@ else:
     }
 layer["CONFIG"]["capacity"] = capacity
 CHANNEL_LAYERS = {"default": {**layer, "ROUTING": "wm_project.routing.channel_routing"}}
-CHANNELS = {"PROTOCOLS": ["http", "websocket"]}
+CHANNELS = {"PROTOCOLS": ["http", "http2", "websocket"]}
 if "WM_MODE" in os.environ:
     CHANNELS["MODE"] = os.environ["WM_MODE"]
 if "WM_OUTAGE" in os.environ:

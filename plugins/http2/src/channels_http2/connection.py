@@ -49,6 +49,7 @@ from twisted.internet.protocol import Protocol
 from channels_core.exceptions import EventRefused
 from channels_core.headers import ResponseError, checked_header, counted_body, declared_length
 from channels_http.asgi import django_application, run_asgi, static_django_application
+from channels_http.protocol import NO_CONSUMER_ANSWERED, NO_WORKER_ANSWERED
 
 logger = logging.getLogger(__name__)
 
@@ -497,9 +498,14 @@ class H2Protocol(Protocol):
         stream.timer = None
         if stream.id in self.streams and not stream.started:
             logger.warning(
-                "No response to %s within http_timeout (%s s); answering 504.",
+                "No response to %s %s (http.request, reply channel %s, HTTP/2 stream %d) "
+                "within http_timeout (%s s); answering 504. %s",
+                stream.pseudo.get(b":method", b"").decode("latin-1"),
                 stream.pseudo.get(b":path", b"").decode("latin-1"),
+                stream.reply_channel,
+                stream.id,
                 self.http_timeout,
+                NO_WORKER_ANSWERED if self.server.mode == "worker" else NO_CONSUMER_ANSWERED,
             )
             self._error(stream, 504, "the application did not answer in time")
 

@@ -14,10 +14,11 @@ import logging
 import pytest
 from django.test import override_settings
 
-from channels_core import Channel, local
+from channels_core import Channel, Group, local
 from channels_core.exceptions import (
     EventRefused,
     ImproperlyConfigured,
+    InvalidChannelName,
     LayerUnavailable,
     MessageError,
 )
@@ -138,6 +139,43 @@ async def test_sends_during_an_outage_are_held_and_sent_in_order_when_back(host,
     # Over: sends go straight to the layer again.
     await served.send("outage.events", {"n": "after"})
     assert await asyncio.wait_for(layer.receive("outage.events"), BOUND) == {"n": "after"}
+
+
+async def test_group_calls_during_an_outage_are_held_in_order_with_the_sends(host, redis, caplog):
+    caplog.set_level(logging.WARNING, logger="channels_core.outage")
+    served = host()
+    layer = get_channel_layer()
+    room = Group("outage.room")
+    redis.kill()
+    # A consumer's group calls and channel sends, all while Redis is down: the first one
+    # begins the outage, and they are made in this order once it is back.
+    await asyncio.wait_for(room.add("outage.first"), BOUND)
+    assert layer in outages
+    await room.add(Channel("outage.second"), presence={"name": "second"})
+    assert await room.send({"n": 1}) is None  # held: its position is not known yet
+    await room.discard("outage.first")
+    assert await room.send({"n": 2}) is None
+    await Channel("outage.first").send({"direct": True})
+    assert served._outage.held == 6
+    redis.start()
+
+    async def received(channel: str) -> dict:
+        return await asyncio.wait_for(layer.receive(channel), BOUND)
+
+    assert [await received("outage.first") for _ in range(2)] == [{"n": 1}, {"direct": True}]
+    assert [await received("outage.second") for _ in range(2)] == [{"n": 1}, {"n": 2}]
+    await until(lambda: layer not in outages)
+    assert await layer.group_presence("outage.room") == {"outage.second": {"name": "second"}}
+    [back] = messages(caplog, f"{LAYER} is back after")
+    assert "the 6 sends held for it meanwhile were sent" in back
+    # A bad name is refused at once, as the layer would, not lost in the flush.
+    redis.kill()
+    await asyncio.wait_for(Channel("outage.first").send({"n": 3}), BOUND)
+    with pytest.raises(MessageError, match="cannot carry"):
+        await room.send({"n": object()})
+    with pytest.raises(InvalidChannelName, match="'bad channel name'"):
+        await room.add("bad channel name")
+    assert served._outage.held == 1
 
 
 async def test_an_outage_outlasting_its_timeout_refuses_new_sends_and_keeps_the_held(

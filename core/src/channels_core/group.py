@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from .channel import Channel, sync_or_async
+from .exceptions import LayerUnavailable
 from .history import History, Position
 from .layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, get_channel_layer
 from .names import check_group_name
+from .outage import GROUP_ADD, GROUP_DISCARD, GROUP_SEND, outages, ride_out
 
 
 class Group:
@@ -16,6 +18,11 @@ class Group:
     Like :class:`~channels_core.channel.Channel`, every method blocks when called from sync
     code and returns an awaitable when called from a coroutine. Membership expires after the
     layer's ``group_expiry``; a send skips (and counts) members whose channel is full.
+
+    In a process that rides out layer outages (a server, a worker), a send, add or discard
+    while the layer is unreachable is held with the process's channel sends, in order, and
+    made when it is back (:mod:`channels_core.outage`); a send held so returns None, its
+    position not known yet.
     """
 
     __slots__ = ("_layer", "alias", "name")
@@ -64,18 +71,41 @@ class Group:
 
     async def aadd(self, channel: Channel | str, presence: dict | None = None) -> None:
         """:meth:`add`, from async code only."""
-        if presence is None:
-            await self.channel_layer.group_add(self.name, str(channel))
-        else:
-            await self.channel_layer.group_add(self.name, str(channel), presence=presence)
+        layer, name = self.channel_layer, str(channel)
+        held = {"channel": name, "presence": presence}
+        if outages and layer in outages:
+            await outages[layer].send(self.name, held, GROUP_ADD)
+            return
+        try:
+            if presence is None:
+                await layer.group_add(self.name, name)
+            else:
+                await layer.group_add(self.name, name, presence=presence)
+        except LayerUnavailable as error:
+            ride_out(layer, self.name, held, error, GROUP_ADD)
 
     async def adiscard(self, channel: Channel | str) -> None:
         """:meth:`discard`, from async code only."""
-        await self.channel_layer.group_discard(self.name, str(channel))
+        layer, name = self.channel_layer, str(channel)
+        if outages and layer in outages:
+            await outages[layer].send(self.name, {"channel": name}, GROUP_DISCARD)
+            return
+        try:
+            await layer.group_discard(self.name, name)
+        except LayerUnavailable as error:
+            ride_out(layer, self.name, {"channel": name}, error, GROUP_DISCARD)
 
     async def asend(self, content: dict) -> Position | None:
         """:meth:`send`, from async code only."""
-        return await self.channel_layer.group_send(self.name, content)
+        layer = self.channel_layer
+        if outages and layer in outages:
+            await outages[layer].send(self.name, content, GROUP_SEND)
+            return None
+        try:
+            return await layer.group_send(self.name, content)
+        except LayerUnavailable as error:
+            ride_out(layer, self.name, content, error, GROUP_SEND)
+            return None
 
     async def apresence(self) -> dict[str, dict]:
         """:meth:`presence`, from async code only."""

@@ -6,8 +6,9 @@ worker``) does not pass that on to its clients for a short outage:
 
 - :class:`OutageBuffer`: the first send that fails begins an outage. It and every later send
   to that layer from this process (:meth:`Host.send <channels_core.host.Host.send>`, and
-  ``Channel(name).send()`` in a consumer) are held in a bounded buffer, in the order they
-  came, and count as sent; one task sends them, in that order, once the layer answers again
+  ``Channel(name).send()`` in a consumer, and a consumer's ``Group(name).send()``, ``.add()``
+  and ``.discard()``) are held in a bounded buffer, in the order they came, and count as
+  done; one task makes them, in that order, once the layer answers again
   (retrying with a bounded backoff), and the outage ends when the buffer is empty. A send
   is refused (``LayerUnavailable``, which a protocol answers with WebSocket 1013 or HTTP
   503) only when the buffer is full, or once the outage outlasts its timeout and until the
@@ -35,7 +36,7 @@ from typing import Any, TypeVar
 from .exceptions import ChannelFull, LayerClosed, LayerUnavailable
 from .limits import SETTING_OUTAGE as SETTING
 from .limits import OutageLimits
-from .names import check_channel_name
+from .names import check_channel_name, check_group_name
 from .serialization import pack, unpack
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ RETRY_MAX_DELAY = 0.5
 
 T = TypeVar("T")
 
+#: What a held call is: a send to a channel, or a group's send, add or discard.
+SEND, GROUP_SEND, GROUP_ADD, GROUP_DISCARD = "send", "group_send", "group_add", "group_discard"
+
 
 #: The layers in an outage, each with the buffer that holds this process's sends to it. Empty
 #: but during an outage, so that a send checks it with one test of an empty dict.
@@ -55,14 +59,18 @@ outages: dict[Any, OutageBuffer] = {}
 _buffers: dict[Any, OutageBuffer] = {}
 
 
-def ride_out(layer: Any, channel: str, content: dict, error: LayerUnavailable) -> None:
+def ride_out(
+    layer: Any, channel: str, content: dict, error: LayerUnavailable, call: str = SEND
+) -> None:
     """A send of *content* to *channel* on *layer* failed with *error*: hold it in the layer's
     buffer (beginning an outage), or raise *error* when no buffer serves this event loop (a
-    short-lived loop of sync code, a process that rides out nothing)."""
+    short-lived loop of sync code, a process that rides out nothing). With *call* another
+    held call: *channel* is then a group's name (:meth:`OutageBuffer.send` says what
+    *content* holds)."""
     buffer = _buffers.get(layer)
     if buffer is None or not buffer.on_its_loop():
         raise error
-    buffer.begin(channel, content, error)
+    buffer.begin(channel, content, error, call)
 
 
 def buffer_for(layer: Any, limits: OutageLimits, loop: asyncio.AbstractEventLoop) -> OutageBuffer:
@@ -85,7 +93,7 @@ class OutageBuffer:
         self.limits = limits
         self.loop = loop
         self.on = False
-        self._queue: deque[tuple[str, bytes]] = deque()
+        self._queue: deque[tuple[str, str, bytes]] = deque()
         self.held_bytes = 0
         self._since = 0.0
         self._expired = False
@@ -111,7 +119,7 @@ class OutageBuffer:
         alias = getattr(self.layer, "alias", None)
         return f"The channel layer {alias!r}" if alias else "The channel layer"
 
-    def begin(self, channel: str, content: dict, error: LayerUnavailable) -> None:
+    def begin(self, channel: str, content: dict, error: LayerUnavailable, call: str = SEND) -> None:
         """A send failed with *error*: begin the outage (unless on), then hold the message.
 
         Raises *error* when the buffer holds nothing (``buffer`` 0), and what :meth:`send`
@@ -121,7 +129,7 @@ class OutageBuffer:
             raise error
         if not self.on:
             # Held first: a message the buffer cannot take begins no outage.
-            self._hold(channel, content)
+            self._hold(channel, content, call)
             self.on = True
             self._since = self.loop.time()
             self._expired = False
@@ -142,10 +150,14 @@ class OutageBuffer:
         elif self._expired:
             raise self._expired_error(error)
         else:
-            self._hold(channel, content)
+            self._hold(channel, content, call)
 
-    async def send(self, channel: str, content: dict) -> None:
+    async def send(self, channel: str, content: dict, call: str = SEND) -> None:
         """Send during the outage: hold the message behind the others, or refuse it.
+
+        With *call* ``GROUP_SEND``, *channel* is a group and *content* its message; with
+        ``GROUP_ADD``, *content* is ``{"channel": ..., "presence": ...}`` (presence None for
+        none), and with ``GROUP_DISCARD`` ``{"channel": ...}``.
 
         Raises ``LayerUnavailable`` when the buffer is full, when the outage has outlasted
         its timeout (until the layer takes a held send again), or when called from another
@@ -160,11 +172,16 @@ class OutageBuffer:
             self._expire()
         if self._expired:
             raise self._expired_error("it still refuses the sends held for it")
-        self._hold(channel, content)
+        self._hold(channel, content, call)
 
-    def _hold(self, channel: str, content: dict) -> None:
+    def _hold(self, channel: str, content: dict, call: str) -> None:
         # What the layer would have refused at once is refused now, not lost in the flush.
-        check_channel_name(channel)
+        if call == SEND:
+            check_channel_name(channel)
+        else:
+            check_group_name(channel)
+            if call != GROUP_SEND:
+                check_channel_name(content["channel"])
         data = pack(content, getattr(self.layer, "max_message_size", None))
         size = len(data) + len(channel)
         if self.held_bytes + size > self.limits.buffer:
@@ -182,7 +199,7 @@ class OutageBuffer:
                 f"{SETTING}['buffer'] ({self.limits.buffer} bytes), so this one is refused: "
                 "raise that setting to ride out longer or busier outages."
             )
-        self._queue.append((channel, data))
+        self._queue.append((call, channel, data))
         self.held_bytes += size
 
     def _expired_error(self, error: BaseException | str) -> LayerUnavailable:
@@ -231,9 +248,9 @@ class OutageBuffer:
         queue = self._queue
         delay = RETRY_FIRST_DELAY
         while queue:
-            channel, data = queue[0]
+            call, channel, data = queue[0]
             try:
-                await self.layer.send(channel, unpack(data))
+                await self._make(call, channel, unpack(data))
             except (LayerUnavailable, ChannelFull):
                 if not self._expired and self.loop.time() - self._since >= self.limits.timeout:
                     self._expire()
@@ -255,6 +272,20 @@ class OutageBuffer:
             # The layer is back: sends are held again (behind the rest), not refused.
             self._expired = False
         self._end()
+
+    async def _make(self, call: str, name: str, content: dict) -> None:
+        """Make one held call on the layer."""
+        layer = self.layer
+        if call == SEND:
+            await layer.send(name, content)
+        elif call == GROUP_SEND:
+            await layer.group_send(name, content)
+        elif call == GROUP_DISCARD:
+            await layer.group_discard(name, content["channel"])
+        elif content["presence"] is None:
+            await layer.group_add(name, content["channel"])
+        else:
+            await layer.group_add(name, content["channel"], presence=content["presence"])
 
     async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 - the drain's deadline
         """Wait up to *timeout* seconds for the held sends to go out; True when none is left."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from channels_core.testing.processes import start_process
+from channels_core.testing.processes import PeakMemory, start_process
 from channels_ws.frames import BinaryMessage, Close
 from channels_ws.testing import WebSocketClient
 
@@ -51,42 +51,6 @@ def serve(limits: dict = LIMITS, *args: str, **env: str):
         env=environment,
     )
     return process
-
-
-def rss(pid: int) -> int:
-    """The resident memory of process *pid*, in bytes."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
-
-
-class PeakMemory:
-    """The highest RSS of a process, sampled every 20 ms from a thread while in the block."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.start = rss(pid)
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            try:
-                self.peak = max(self.peak, rss(self.pid))
-            except (FileNotFoundError, ProcessLookupError):
-                return
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.start
 
 
 def not_reading(client: WebSocketClient) -> WebSocketClient:

@@ -313,14 +313,54 @@ def write_settings(directory: str | os.PathLike, module: str, **values: object) 
     return path
 
 
+def rss(pid: int) -> int:
+    """The resident memory of process *pid*, in bytes (Linux: ``/proc/PID/status``)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+
+
+class PeakMemory:
+    """The highest RSS of process *pid*, sampled every 20 ms from a thread while in the
+    block: ``with PeakMemory(pid) as memory: ...``, then ``memory.growth`` in bytes."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start = rss(pid)
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            try:
+                self.peak = max(self.peak, rss(self.pid))
+            except (FileNotFoundError, ProcessLookupError):
+                return
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> int:
+        """How much the RSS rose above its value when the block began, at its highest."""
+        return self.peak - self.start
+
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "LOOPBACK",
+    "PeakMemory",
     "RunningProcess",
     "Venv",
     "build_venv",
     "free_port",
     "require_program",
+    "rss",
     "run",
     "start_process",
     "wait_for_port",

@@ -8,6 +8,12 @@ events ``webrtc.connect``, ``webrtc.receive`` (``text`` or ``bytes``) and
 ``webrtc.disconnect`` emitted one after the other, in order, with ``reply_channel``, ``peer``
 and ``label``. A consumer answers on the reply channel with ``{"text": ...}``,
 ``{"bytes": ...}`` or ``{"close": True}``.
+
+What a data channel has not sent yet (aiortc's ``bufferedAmount``: a client that does not
+read, or reads slower than its consumer sends) is bounded by ``CHANNELS["WRITE_BUFFER"]``
+through the host's write flow (:mod:`channels_core.flow`): past the high-water mark the
+consumer's sends wait and messages through the layer are dropped, and a data channel that
+stays there for ``timeout`` seconds, or holds more than ``limit`` bytes, is closed.
 """
 
 from __future__ import annotations
@@ -45,6 +51,12 @@ MAX_PENDING_EVENTS = 1000
 _MAX_MESSAGE_SIZE_LINE = re.compile(r"^a=max-message-size:\d+\r?$", re.MULTILINE)
 
 
+def _droppable(content: dict) -> bool:
+    """A message through the layer that may be dropped while its data channel's client does
+    not read: data, not a close."""
+    return not content.get("close")
+
+
 class DataChannelLink:
     """One data channel bound to a reply channel; see the module docstring."""
 
@@ -61,6 +73,17 @@ class DataChannelLink:
         self.finished = False
         self._pending: deque[tuple[str, dict]] = deque()
         self._pump: asyncio.Task | None = None
+        # aiortc holds what SCTP cannot send yet itself: its size is reported to the flow
+        # after each send, and 0 once aiortc says it is all handed over.
+        self.flow = server.write_flow(
+            None,
+            self.reply_channel,
+            self.close,
+            droppable=_droppable,
+            describe=f"data channel {channel.label!r} of peer {peer.id}",
+        )
+        channel.bufferedAmountLowThreshold = 0
+        channel.on("bufferedamountlow", self._sent_all)
         channel.on("message", self.received)
         channel.on("close", self.finish)
         self._queue(CONNECT, self.identity)
@@ -125,8 +148,13 @@ class DataChannelLink:
             except (ValueError, ConnectionError) as error:
                 logger.error("Could not send a reply on %s: %s.", self.reply_channel, error)
                 return
+            self.flow.held(self.channel.bufferedAmount)
         if close:
             self.close()
+
+    def _sent_all(self) -> None:
+        """aiortc handed everything queued to SCTP: sends to this data channel may go on."""
+        self.flow.held(0)
 
     def close(self) -> None:
         """Close the data channel from the server's side (its peer stays connected)."""
@@ -138,6 +166,7 @@ class DataChannelLink:
         if self.finished:
             return
         self.finished = True
+        self.flow.detach()
         self.server.close_reply(self.reply_channel)
         self.peer.links.discard(self)
         self._queue(DISCONNECT, self.identity)

@@ -3,9 +3,11 @@
 Loopback only: no STUN or TURN server, host candidates on 127.0.0.1. The layer is the memory
 one, or a Redis layer when ``WEBRTC_REDIS_URL`` names a server (for worker mode, where
 ``channels worker`` processes run the consumers), with the channel capacity
-``WEBRTC_CAPACITY`` (100 by default).
+``WEBRTC_CAPACITY`` (100 by default). ``WEBRTC_WRITE_BUFFER`` (JSON) is
+``CHANNELS["WRITE_BUFFER"]``.
 """
 
+import json
 import os
 
 redis_url = os.environ.get("WEBRTC_REDIS_URL")
@@ -33,6 +35,7 @@ CHANNEL_LAYERS = {
 }
 CHANNELS = {
     "PROTOCOLS": ["http", "websocket", "webrtc"],
+    "WRITE_BUFFER": json.loads(os.environ.get("WEBRTC_WRITE_BUFFER", "{}")),
     "OPTIONS": {
         "webrtc": {
             "ice_servers": [],

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from channels_http2.testing import H2Client, H2WebSocket
 
 from channels_core.testing.processes import PeakMemory, start_process
 from channels_ws.frames import BinaryMessage, Close
@@ -183,9 +184,6 @@ def test_an_http2_stream_whose_window_the_client_does_not_open_waits_then_is_res
 
 
 def test_a_websocket_over_http2_whose_window_the_client_does_not_open_is_closed_1008():
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "http2"))
-    from h2client import H2Client, H2WebSocket
-
     with serve(LIMITS, FLOW_PROTOCOLS="http,websocket,http2") as process:
         port = int(process.wait_for_line(LISTENING).group("port"))
         client = H2Client(port)

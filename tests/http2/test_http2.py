@@ -1,5 +1,5 @@
 """channels-http2: real ``channels serve`` processes, real HTTP/2 clients (curl, httpx, and the
-``h2``-based client of ``h2client.py`` where a test needs frames no client sends).
+``h2``-based client of ``channels_http2.testing`` where a test needs frames no client sends).
 
 Cleartext with prior knowledge and TLS with ALPN on the ``http`` listener; the same consumers
 and Django views as HTTP/1.1; bodies both ways past the flow-control windows; streaming;
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from channels_http2.testing import H2Client, H2WebSocket
 from h2.errors import ErrorCodes
 from h2.events import ConnectionTerminated
 from hyperframe.frame import ContinuationFrame, HeadersFrame
@@ -29,9 +30,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channels_core.testing.processes import start_process
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from h2client import H2Client, H2WebSocket
 
 PROJECT = Path(__file__).resolve().parent / "h2_project"
 LISTENING = r"http listening on (?:tcp|ssl):0:\S+ → 127\.0\.0\.1:(?P<port>\d+)"

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from channels_http2.testing import H2Client
 from h2.events import DataReceived
 
 from channels_core.testing.processes import start_process
@@ -198,11 +199,8 @@ def test_a_streamed_body_that_disagrees_with_its_content_length_is_cut(server, c
     assert "Closing the connection" in lines[0]
 
 
-def h2_client(port: int):
-    """An HTTP/2 connection with prior knowledge (``tests/http2/h2client.py``)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "http2"))
-    from h2client import H2Client
-
+def h2_client(port: int) -> H2Client:
+    """An HTTP/2 connection with prior knowledge."""
     return H2Client(port)
 
 

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from channels_http2.testing import H2Client
 
 pytestmark = pytest.mark.slow
 
@@ -306,9 +305,6 @@ def test_a_request_no_worker_answers_is_a_504_logged_with_its_path_and_channel(p
     assert "--only-channels" in line
     assert server.output.count("No response to GET /hello/?unanswered") == 1
     # The same over HTTP/2, with its stream named.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "http2"))
-    from h2client import H2Client
-
     client = H2Client(port)
     try:
         status, _, _ = client.response(client.request("GET", "/hello/?unanswered-h2"))

@@ -1,6 +1,6 @@
-"""A small blocking HTTP/2 client on the ``h2`` library, for the tests: raw frames when a
-test needs them (resets, floods), and RFC 8441 WebSocket streams, which no Python HTTP client
-offers."""
+"""A small blocking HTTP/2 client on the ``h2`` library, for tests of servers with the
+``http2`` protocol: raw frames when a test needs them (resets, floods), and RFC 8441 WebSocket
+streams, which no Python HTTP client offers. Loopback only (127.0.0.1)."""
 
 from __future__ import annotations
 

@@ -106,6 +106,13 @@ def refused(process, start: int, name: bytes) -> None:
     assert len(lines) == 1, process.output
 
 
+def length_error(process, start: int) -> str:
+    """The one line since *start* that says a body disagreed with its Content-Length."""
+    lines = new_lines(process, start, r"cannot be written: the response set Content-Length")
+    assert len(lines) == 1, process.output
+    return lines[0]
+
+
 def assert_one_500_and_closed(reply: bytes) -> None:
     """*reply* is one 500 response and nothing after it: the connection was closed before
     the request pipelined behind it was answered."""
@@ -176,9 +183,7 @@ def test_a_body_that_disagrees_with_its_content_length_is_a_500(server, case):
     reply = exchange(server.port, get(f"/length/{case}/") + get("/header/"))
     assert_one_500_and_closed(reply)
     assert b"smuggled" not in reply
-    lines = new_lines(server, start, r"cannot be written: the response set Content-Length")
-    assert len(lines) == 1, server.output
-    assert "Answering 500" in lines[0]
+    assert "Answering 500" in length_error(server, start)
 
 
 @pytest.mark.parametrize("case", ["long-later", "short-later"])
@@ -194,9 +199,7 @@ def test_a_streamed_body_that_disagrees_with_its_content_length_is_cut(server, c
     assert len(body) < declared
     assert body == b"012"
     assert reply.count(b"HTTP/1.1 ") == 1
-    lines = new_lines(server, start, r"cannot be written: the response set Content-Length")
-    assert len(lines) == 1, server.output
-    assert "Closing the connection" in lines[0]
+    assert "Closing the connection" in length_error(server, start)
 
 
 def h2_client(port: int) -> H2Client:
@@ -228,9 +231,7 @@ def test_http2_a_body_that_disagrees_with_its_content_length_is_a_500(server, ca
         assert client.response(client.request("GET", "/length/exact/"))[2] == b"01234"
     finally:
         client.close()
-    lines = new_lines(server, start, r"cannot be written: the response set Content-Length")
-    assert len(lines) == 1, server.output
-    assert "Answering 500" in lines[0]
+    assert "Answering 500" in length_error(server, start)
 
 
 @pytest.mark.parametrize("case", ["long-later", "short-later"])
@@ -249,6 +250,4 @@ def test_http2_a_streamed_body_that_disagrees_with_its_content_length_resets_its
         assert client.response(client.request("GET", "/length/exact/"))[2] == b"01234"
     finally:
         client.close()
-    lines = new_lines(server, start, r"cannot be written: the response set Content-Length")
-    assert len(lines) == 1, server.output
-    assert "Resetting the stream" in lines[0]
+    assert "Resetting the stream" in length_error(server, start)

@@ -73,8 +73,9 @@ class DataChannelLink:
         self.finished = False
         self._pending: deque[tuple[str, dict]] = deque()
         self._pump: asyncio.Task | None = None
-        # aiortc holds what SCTP cannot send yet itself: its size is reported to the flow
-        # after each send, and 0 once aiortc says it is all handed over.
+        # aiortc holds what SCTP cannot send yet itself: past the high-water mark its size is
+        # reported to the flow after each send, and 0 once aiortc says it is all handed over
+        # (its "bufferedamountlow" event, listened to only then: it comes after every send).
         self.flow = server.write_flow(
             None,
             self.reply_channel,
@@ -82,8 +83,9 @@ class DataChannelLink:
             droppable=_droppable,
             describe=f"data channel {channel.label!r} of peer {peer.id}",
         )
+        self._high_water = self.flow.limits.high_water
+        self._watching = False
         channel.bufferedAmountLowThreshold = 0
-        channel.on("bufferedamountlow", self._sent_all)
         channel.on("message", self.received)
         channel.on("close", self.finish)
         self._queue(CONNECT, self.identity)
@@ -148,12 +150,19 @@ class DataChannelLink:
             except (ValueError, ConnectionError) as error:
                 logger.error("Could not send a reply on %s: %s.", self.reply_channel, error)
                 return
-            self.flow.held(self.channel.bufferedAmount)
+            size = self.channel.bufferedAmount
+            if size > self._high_water:
+                self.flow.held(size)
+                if not self._watching:
+                    self._watching = True
+                    self.channel.on("bufferedamountlow", self._sent_all)
         if close:
             self.close()
 
     def _sent_all(self) -> None:
         """aiortc handed everything queued to SCTP: sends to this data channel may go on."""
+        self._watching = False
+        self.channel.remove_listener("bufferedamountlow", self._sent_all)
         self.flow.held(0)
 
     def close(self) -> None:

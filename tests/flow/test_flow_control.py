@@ -13,7 +13,6 @@ import json
 import os
 import re
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 from channels_http2.testing import H2Client, H2WebSocket
 
-from channels_core.testing.processes import PeakMemory, start_process
+from channels_core.testing.processes import PeakMemory, channels_command, start_process
 from channels_ws.frames import BinaryMessage, Close
 from channels_ws.testing import WebSocketClient
 
@@ -39,19 +38,10 @@ def serve(limits: dict = LIMITS, *args: str, **env: str):
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])),
         **env,
     }
-    process = start_process(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from channels_core.cli import main; sys.exit(main())",
-            "serve",
-            "--endpoint",
-            "tcp:0:interface=127.0.0.1",
-            *args,
-        ],
+    return start_process(
+        channels_command("serve", "--endpoint", "tcp:0:interface=127.0.0.1", *args),
         env=environment,
     )
-    return process
 
 
 def not_reading(client: WebSocketClient) -> WebSocketClient:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import socket
-import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -15,7 +14,7 @@ import pytest
 from channels_http2.testing import H2Client
 from h2.events import DataReceived
 
-from channels_core.testing.processes import start_process
+from channels_core.testing.processes import channels_command, start_process
 from channels_ws.testing import HandshakeRefused, WebSocketClient
 
 PROJECT = Path(__file__).resolve().parent / "headers_project"
@@ -37,14 +36,11 @@ BAD_HEADERS = [
 def serve(*args: str):
     """``channels serve`` for the hostile project on a free port."""
     return start_process(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from channels_core.cli import main; sys.exit(main())",
+        channels_command(
             *("--pythonpath", PROJECT, "--settings", "headers_project.settings", "serve"),
             *args,
             *("--endpoint", "tcp:0:interface=127.0.0.1"),
-        ]
+        )
     )
 
 

@@ -86,17 +86,25 @@ def test_a_short_redis_restart_closes_no_websocket_and_loses_nothing(restartable
     assert get_status(port) == 200
 
 
-def test_an_outage_longer_than_the_timeout_is_refused_then_served_again(
-    restartable, ws_clients, until
-):
+def killed_after_an_echo(restartable, ws_clients, **outage):
+    """Worker mode with ``LAYER_OUTAGE`` = *outage*: a WebSocket client echoed once, then
+    Redis killed. (server, port, client)."""
     project, redis = restartable
-    project.env["WM_OUTAGE"] = json.dumps({"timeout": 1})
+    project.env["WM_OUTAGE"] = json.dumps(outage)
     server, port = project.server("--mode", "worker")
     project.worker()
     client = ws_clients(port, "/ws/echo/")
     client.send("before")
     assert client.wait_for_replies(1)[0]["echo"] == "before"
     redis.kill()
+    return server, port, client
+
+
+def test_an_outage_longer_than_the_timeout_is_refused_then_served_again(
+    restartable, ws_clients, until
+):
+    redis = restartable[1]
+    server, port, client = killed_after_an_echo(restartable, ws_clients, timeout=1)
     client.send("held")  # held, and kept past the timeout: it was accepted
     server.wait_for_line(f"{LAYER} is unreachable", timeout=20)
     server.wait_for_line("the 1 sends held for it are kept and sent then", timeout=20)
@@ -115,14 +123,8 @@ def test_an_outage_longer_than_the_timeout_is_refused_then_served_again(
 
 
 def test_a_full_outage_buffer_refuses_what_does_not_fit(restartable, ws_clients, until):
-    project, redis = restartable
-    project.env["WM_OUTAGE"] = json.dumps({"buffer": 4000})
-    server, port = project.server("--mode", "worker")
-    project.worker()
-    client = ws_clients(port, "/ws/echo/")
-    client.send("before")
-    assert client.wait_for_replies(1)[0]["echo"] == "before"
-    redis.kill()
+    redis = restartable[1]
+    server, port, client = killed_after_an_echo(restartable, ws_clients, buffer=4000)
     # A request bigger than the whole buffer is refused: 503 (the outage is younger than
     # its 10 s timeout, so this is the buffer's doing).
     assert get_status(port, b"x" * 5000) == 503

@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import sysconfig
 import threading
 import time
@@ -172,6 +173,14 @@ class RunningProcess:
         self._reader.join(5)
         if self.popen.stdout is not None:
             self.popen.stdout.close()
+
+
+def channels_command(*args: str | os.PathLike) -> list[str]:
+    """The command line of ``channels ARGS`` run by this interpreter, as ``channels serve
+    --processes`` starts its children: no ``channels`` script on ``PATH`` needed."""
+    from channels_core.supervisor import CHILD_COMMAND
+
+    return [sys.executable, "-c", CHILD_COMMAND, *map(str, args)]
 
 
 def start_process(
@@ -358,6 +367,7 @@ __all__ = [
     "RunningProcess",
     "Venv",
     "build_venv",
+    "channels_command",
     "free_port",
     "require_program",
     "rss",
